@@ -1,0 +1,50 @@
+# caretflow: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATASET ?= churn
+OVERRIDES ?=
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup run train serve ui test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	@touch $(STAMP)
+
+train: setup
+	$(BIN)/python -m steps.tracking ensure-experiment $(DATASET)
+	$(BIN)/mlflow run . -e main --env-manager local --experiment-name caretflow-$(DATASET) \
+		-P dataset=$(DATASET) -P overrides="$(OVERRIDES)"
+
+serve: setup
+	$(BIN)/python -m app.devkeys
+	$(BIN)/gunicorn -c app/gunicorn.conf.py 'app:create_app()'
+
+run: train serve
+
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlartifacts --port 5000
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.train_pipeline
+
+clean:
+	rm -rf outputs multirun .pytest_cache
