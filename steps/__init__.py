@@ -1,0 +1,1 @@
+"""caretflow pipeline steps: preprocess, train, evaluate, main (and their shared core)."""

@@ -1,0 +1,123 @@
+"""Build, tune and calibrate the inference pipeline for one model version."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
+from omegaconf import DictConfig
+from sklearn.base import clone
+
+from steps import metrics as M
+from steps.config import to_container
+from steps.drift import training_reference
+from steps.features import TabularFeatures, TargetStatsEncoder
+from steps.model import CaretflowModel
+from steps.search import cv_splitter, run_search
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """A fitted model with what training measured about it."""
+
+    model: CaretflowModel
+    cv_metrics: dict[str, float]
+    best_params: dict = field(default_factory=dict)
+    search_table: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+
+def make_estimator(cfg: DictConfig, task: str):
+    """Instantiate the model family's estimator for the task with its params."""
+    if cfg.model.estimator is None:
+        raise ValueError(f"model {cfg.model.name!r} has no estimator; it selects one (automl)")
+    return instantiate(cfg.model.estimator[task], **to_container(cfg.model, "params"))
+
+
+def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
+    """features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
+    ds = cfg.dataset
+    groups = [list(g) for g in ds.features.target_encoded]
+    te_names = TargetStatsEncoder.output_names(groups)
+    steps = []
+    if groups:
+        steps.append(("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed)))
+    steps.append(("features", TabularFeatures(
+        numeric=[*ds.features.numeric, *te_names],
+        categories={c: list(ds.schema[c].categories) for c in ds.features.categorical},
+        engineered=list(ds.features.engineered),
+    )))
+    if task == "classification" and ds.resample == "smote":
+        steps.append(("resample", SMOTE(random_state=cfg.seed)))
+    steps.append(("model", estimator))
+    return Pipeline(steps)
+
+
+def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, label: str):
+    """Out-of-fold predictions (probability of class 1, or value), with progress."""
+    oof = np.empty(len(y))
+    splits = list(cv.split(X, y))
+    for i, (fit_idx, val_idx) in enumerate(splits, start=1):
+        log.info("%s: calibration fold %d/%d", label, i, len(splits))
+        est = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
+        Xv = X.iloc[val_idx]
+        oof[val_idx] = est.predict_proba(Xv)[:, 1] if task == "classification" else est.predict(Xv)
+    return oof
+
+
+def _single_thread(pipeline: Pipeline) -> None:
+    """Predict single-threaded: a thread pool costs more than it saves on small requests."""
+    est = pipeline.steps[-1][1]
+    if "n_jobs" in est.get_params():
+        est.set_params(n_jobs=1)
+
+
+def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) -> FitResult:
+    """Tune (if the model has a search space), calibrate out-of-fold, fit on all rows."""
+    start = time.perf_counter()
+    task, label = cfg.dataset.task, cfg.version_name
+    estimator = estimator if estimator is not None else make_estimator(cfg, task)
+    pipeline = make_pipeline(cfg, estimator, task)
+    best_params, table = {}, None
+    if cfg.model.get("search"):
+        pipeline, best_params, table = run_search(cfg, pipeline, X, y, task, label)
+    cv = cv_splitter(task, cfg.profile.cv_folds, cfg.seed)
+    oof = out_of_fold(pipeline, X, y, task, cv, label)
+    model_kwargs, cv_metrics = _calibrate(cfg, y, oof, task)
+    log.info("%s: final fit on %d rows", label, len(y))
+    pipeline.fit(X, y)
+    _single_thread(pipeline)
+    model = CaretflowModel(
+        pipeline=pipeline,
+        task=task,
+        input_schema=to_container(cfg.dataset, "schema"),
+        reference=training_reference(X, to_container(cfg.dataset, "schema")),
+        version_name=label,
+        **model_kwargs,
+    )
+    return FitResult(model, cv_metrics, best_params, table, time.perf_counter() - start)
+
+
+def _calibrate(cfg: DictConfig, y, oof, task: str) -> tuple[dict, dict[str, float]]:
+    if task == "classification":
+        threshold = M.best_f1_threshold(y, oof)
+        cv_metrics = M.classification_metrics(y, oof, threshold)
+        cv_metrics["threshold"] = threshold
+        return {"threshold": threshold}, cv_metrics
+    level = float(cfg.get("interval_level", 0.9))
+    target_range = cfg.dataset.get("target_range")
+    target_range = list(target_range) if target_range is not None else None
+    pred = np.clip(oof, *target_range) if target_range else oof
+    half = M.conformal_halfwidth(y, pred, level)
+    cv_metrics = M.regression_metrics(y, pred)
+    cv_metrics["interval_halfwidth"] = half
+    kwargs = {"interval_halfwidth": half, "interval_level": level, "target_range": target_range}
+    return kwargs, cv_metrics

@@ -1,0 +1,154 @@
+"""Raw data: load (CSV with checksum, or generator), validate, split."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+from sklearn.model_selection import train_test_split
+
+from steps.config import resolve_path, stable_hash, to_container
+from steps.ratings_generator import generate_ratings
+
+ORACLE_COLUMNS = ["expected_rating"]
+
+
+class DataValidationError(ValueError):
+    """Raw data does not match the data set config; the message names each problem."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint(ds: DictConfig) -> str:
+    """Identity of the raw input: the file's sha256, or the generator's parameters."""
+    source = ds.source
+    if source.kind == "csv":
+        path = resolve_path(source.path)
+        return sha256_of(path) if path.exists() else f"missing:{path}"
+    return stable_hash(to_container(source))
+
+
+def load_raw(ds: DictConfig) -> pd.DataFrame:
+    """Load the raw table named by the data set config."""
+    source = ds.source
+    if source.kind == "generator":
+        return generate_ratings(**to_container(source, "generator"))
+    if source.kind != "csv":
+        raise DataValidationError(f"dataset.source.kind: unknown kind {source.kind!r}")
+    path = resolve_path(source.path)
+    if not path.exists():
+        raise DataValidationError(f"dataset.source.path: file not found: {path}")
+    if source.get("sha256_file"):
+        _verify_checksum(path, resolve_path(source.sha256_file))
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise DataValidationError(f"{path.name}: the file is empty") from exc
+
+
+def _verify_checksum(path: Path, sha_file: Path) -> None:
+    if not sha_file.exists():
+        raise DataValidationError(f"checksum file not found: {sha_file}")
+    expected = sha_file.read_text().split()[0].strip().lower()
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DataValidationError(
+            f"{path.name}: sha256 {actual} does not match {sha_file.name} ({expected}); "
+            "the file was altered"
+        )
+
+
+def validate(df: pd.DataFrame, ds: DictConfig, task: str) -> pd.DataFrame:
+    """Check the raw frame against the schema; return it with typed columns.
+
+    Raises:
+        DataValidationError: with one line per problem, each naming its column.
+    """
+    if df.empty:
+        raise DataValidationError("the data set has no rows")
+    problems: list[str] = []
+    schema = to_container(ds, "schema")
+    missing = [c for c in [*schema, ds.target] if c not in df.columns]
+    problems += [f"column {c!r}: missing" for c in missing]
+    out = df.copy()
+    for col, spec in schema.items():
+        if col in df.columns:
+            problems += _check_column(out, col, spec)
+    if ds.target in df.columns:
+        problems += _check_target(out, ds.target, task)
+    if problems:
+        raise DataValidationError("raw data failed validation:\n  " + "\n  ".join(problems))
+    return out
+
+
+def _check_column(df: pd.DataFrame, col: str, spec: dict) -> list[str]:
+    values = df[col]
+    n_missing = int(values.isna().sum())
+    problems = [f"column {col!r}: {n_missing} missing values"] if n_missing else []
+    if spec["type"] == "category":
+        unknown = sorted(set(values.dropna().astype(str)) - set(spec["categories"]))
+        if unknown:
+            problems.append(
+                f"column {col!r}: unknown categories {unknown[:5]} (allowed {spec['categories']})"
+            )
+        return problems
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numeric.isna()
+    if bad.any():
+        examples = values[bad].astype(str).unique()[:3].tolist()
+        return [*problems, f"column {col!r}: expected {spec['type']}, got {examples}"]
+    if spec["type"] == "int" and not np.all(np.mod(numeric.dropna(), 1) == 0):
+        problems.append(f"column {col!r}: expected int, got fractional values")
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and (numeric < low).any():
+        problems.append(f"column {col!r}: {int((numeric < low).sum())} values below {low}")
+    if high is not None and (numeric > high).any():
+        problems.append(f"column {col!r}: {int((numeric > high).sum())} values above {high}")
+    df[col] = numeric
+    return problems
+
+
+def _check_target(df: pd.DataFrame, target: str, task: str) -> list[str]:
+    y = pd.to_numeric(df[target], errors="coerce")
+    if y.isna().any():
+        return [f"target {target!r}: {int(y.isna().sum())} missing or non-numeric values"]
+    df[target] = y
+    if task == "classification":
+        labels = set(np.unique(y))
+        if not labels <= {0, 1}:
+            return [f"target {target!r}: expected labels 0/1, got {sorted(labels)[:5]}"]
+        if len(labels) < 2:
+            return [f"target {target!r}: only one class ({labels.pop()}) present"]
+    elif y.nunique() < 2:
+        return [f"target {target!r}: constant, nothing to learn"]
+    return []
+
+
+def subsample(df: pd.DataFrame, max_rows: int | None, target: str, stratify: bool, seed: int):
+    """Keep at most ``max_rows`` rows (stratified on the target when asked)."""
+    if not max_rows or len(df) <= max_rows:
+        return df
+    strat = df[target] if stratify else None
+    keep, _ = train_test_split(df, train_size=max_rows, stratify=strat, random_state=seed)
+    return keep.sort_index()
+
+
+def split(df: pd.DataFrame, ds: DictConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Held-out split (stratified on the target for classification)."""
+    strat = df[ds.target] if ds.split.stratify else None
+    return train_test_split(df, test_size=ds.split.test_size, stratify=strat, random_state=seed)
+
+
+def feature_columns(ds: DictConfig) -> list[str]:
+    """The raw input columns a model takes (the schema's columns)."""
+    return list(ds.schema.keys())

@@ -1,0 +1,77 @@
+"""The logged inference model: fitted pipeline + decision threshold or calibrated interval."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+
+class CaretflowModel(BaseEstimator):
+    """Whole inference pipeline as registered; nothing is refitted at prediction time.
+
+    Args:
+        pipeline: fitted (imblearn) pipeline: features -> [resampler] -> estimator.
+        task: ``classification`` or ``regression``.
+        threshold: probability of class 1 at or above which the label is 1.
+        interval_halfwidth: split-conformal half-width of the regression interval.
+        interval_level: nominal coverage of that interval.
+        target_range: ``[low, high]`` clip for regression outputs (and intervals).
+        input_schema: the data set's input schema (types, ranges, categories).
+        reference: training reference per input feature for drift checks.
+        version_name: the version config this model was built from.
+    """
+
+    def __init__(
+        self,
+        pipeline=None,
+        task="classification",
+        threshold=0.5,
+        interval_halfwidth=None,
+        interval_level=0.9,
+        target_range=None,
+        input_schema=None,
+        reference=None,
+        version_name=None,
+    ):
+        self.pipeline = pipeline
+        self.task = task
+        self.threshold = threshold
+        self.interval_halfwidth = interval_halfwidth
+        self.interval_level = interval_level
+        self.target_range = target_range
+        self.input_schema = input_schema
+        self.reference = reference
+        self.version_name = version_name
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (classification)."""
+        return self.pipeline.predict_proba(X)
+
+    def _point(self, X) -> np.ndarray:
+        pred = np.asarray(self.pipeline.predict(X), dtype=float)
+        if self.target_range is not None:
+            pred = np.clip(pred, *self.target_range)
+        return pred
+
+    def predict(self, X) -> np.ndarray:
+        """Labels at the tuned threshold, or clipped regression values."""
+        if self.task == "classification":
+            return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)
+        return self._point(X)
+
+    def predict_interval(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Point prediction with lower and upper bounds at ``interval_level``."""
+        point = self._point(X)
+        half = self.interval_halfwidth or 0.0
+        lower, upper = point - half, point + half
+        if self.target_range is not None:
+            lower, upper = np.clip(lower, *self.target_range), np.clip(upper, *self.target_range)
+        return point, lower, upper
+
+    def predict_details(self, X) -> dict[str, np.ndarray]:
+        """Everything the server answers, from one pass through the pipeline."""
+        if self.task == "classification":
+            proba = self.predict_proba(X)[:, 1]
+            return {"prediction": (proba >= self.threshold).astype(int), "probability": proba}
+        point, lower, upper = self.predict_interval(X)
+        return {"prediction": point, "lower": lower, "upper": upper}

@@ -1,0 +1,90 @@
+"""Step 1: load and validate the raw data, split train/test, log both splits."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import hydra
+import mlflow
+from omegaconf import DictConfig
+
+from steps import data as D
+from steps import tracking
+from steps.config import normalise_argv, resolve_path
+from steps.ratings_generator import noise_floor_rmse
+
+log = logging.getLogger(__name__)
+SPLIT_DIR = "split"
+
+
+def preprocess_key(cfg: DictConfig) -> str:
+    """Cache key of the preprocess step for this config."""
+    return tracking.cache_key("preprocess", cfg, D.fingerprint(cfg.dataset))
+
+
+def preprocess(cfg: DictConfig) -> str:
+    """Validate, split and log the data set; return the preprocess run id.
+
+    Raises:
+        DataValidationError: the raw data does not match the data set config.
+    """
+    ds = cfg.dataset
+    tracking.setup(ds.name)
+    key = preprocess_key(cfg)
+    with tracking.step_run("preprocess", cfg, key, run_name=f"preprocess-{ds.name}") as run:
+        raw = D.load_raw(ds)
+        log.info("%s: %d raw rows, %d columns", ds.name, len(raw), raw.shape[1])
+        df = D.validate(raw, ds, ds.task)
+        df = df.drop(columns=[c for c in ds.id_columns if c in df.columns])
+        df = D.subsample(df, cfg.profile.max_rows, ds.target, ds.split.stratify, cfg.seed)
+        train, test = D.split(df, ds, cfg.seed)
+        log.info("%s: split %d train / %d test rows", ds.name, len(train), len(test))
+
+        stats = {"n_rows": len(df), "n_train": len(train), "n_test": len(test)}
+        if ds.task == "classification":
+            stats.update(train_positive_rate=float(train[ds.target].mean()),
+                         test_positive_rate=float(test[ds.target].mean()))
+        if "expected_rating" in df.columns:
+            stats.update(noise_floor_rmse=noise_floor_rmse(df),
+                         test_noise_floor_rmse=noise_floor_rmse(test))
+            log.info("%s: generator noise floor RMSE %.4f (test %.4f)", ds.name,
+                     stats["noise_floor_rmse"], stats["test_noise_floor_rmse"])
+        mlflow.log_metrics(stats)
+        mlflow.set_tag("data_fingerprint", D.fingerprint(ds))
+        _log_inputs(df, train, test, ds)
+        return run.info.run_id
+
+
+def _log_inputs(df, train, test, ds: DictConfig) -> None:
+    source = str(resolve_path(ds.source.path)) if ds.source.kind == "csv" else "generator"
+    features = [c for c in df.columns if c not in D.ORACLE_COLUMNS]
+    for frame, context in ((train, "training"), (test, "test")):
+        dataset = mlflow.data.from_pandas(frame[features], source=source, targets=ds.target,
+                                          name=f"{ds.name}-{context}")
+        mlflow.log_input(dataset, context=context)
+    with tempfile.TemporaryDirectory() as tmp:
+        for frame, name in ((train, "train"), (test, "test")):
+            path = Path(tmp) / f"{name}.parquet"
+            frame.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), SPLIT_DIR)
+
+
+def load_split(run_id: str, name: str):
+    """Read ``train`` or ``test`` back from a preprocess run."""
+    import pandas as pd
+
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{SPLIT_DIR}/{name}.parquet")
+    return pd.read_parquet(path)
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: ``python -m steps.preprocess dataset=churn``."""
+    preprocess(cfg)
+
+
+if __name__ == "__main__":
+    normalise_argv()
+    main()

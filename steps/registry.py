@@ -1,0 +1,92 @@
+"""Model Registry: log the model safely (skops), register it, tag it, and load it back."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import mlflow
+import skops.io
+import yaml
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+# Only these modules may appear in a model file; anything else refuses to load.
+TRUSTED_PREFIXES = (
+    "steps.", "sklearn.", "imblearn.", "xgboost.", "lightgbm.", "numpy.", "scipy.",
+    "collections.OrderedDict",
+)
+MODEL_FILE = "model.skops"
+
+
+class UntrustedModelError(RuntimeError):
+    """A model file holds types outside the trusted allow-list, or is not in skops format."""
+
+
+def trusted_types(data: bytes) -> list[str]:
+    """The types in a skops payload, all of which must be in the allow-list."""
+    found = skops.io.get_untrusted_types(data=data)
+    bad = [t for t in found if not t.startswith(TRUSTED_PREFIXES)]
+    if bad:
+        raise UntrustedModelError(f"model holds untrusted types: {bad}")
+    return found
+
+
+def log_and_register(model, X_example, registered_name: str, alias: str, tags: dict) -> str:
+    """Log ``model`` (skops) to the active run, register it, set alias and tags; return version."""
+    example = X_example.head(5)
+    signature = infer_signature(example, model.predict(example))
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=trusted_types(skops.io.dumps(model)),
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+    )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_name, version, key, str(value))
+    client.set_registered_model_alias(registered_name, alias, version)
+    log.info("registered %s version %s as @%s", registered_name, version, alias)
+    return version
+
+
+def load_model(model_uri: str):
+    """Download a registered model and load it with skops against caretflow's allow-list.
+
+    The trusted-type list is caretflow's own, not the one stored in the model's MLmodel
+    file, so a tampered artifact cannot widen what gets loaded.
+    """
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        raise UntrustedModelError(f"{model_uri} is not saved in skops format")
+    data = (local / flavor.get("pickled_model", MODEL_FILE)).read_bytes()
+    return skops.io.loads(data, trusted=trusted_types(data))
+
+
+def versions_of_pipeline(name: str, preprocess_run_id: str) -> list:
+    """Newest registered version per version name made from one preprocess run."""
+    client = MlflowClient()
+    found = client.search_model_versions(f"name = '{name}'")
+    chosen: dict[str, object] = {}
+    for mv in found:
+        if mv.tags.get("preprocess_run_id") != preprocess_run_id:
+            continue
+        vname = mv.tags.get("version_name", mv.version)
+        if vname not in chosen or int(mv.version) > int(chosen[vname].version):
+            chosen[vname] = mv
+    return sorted(chosen.values(), key=lambda mv: int(mv.version))
+
+
+def alias_version(name: str, alias: str):
+    """The model version an alias points to, or None."""
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None

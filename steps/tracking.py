@@ -1,0 +1,158 @@
+"""MLflow tracking set-up, step runs, and the cache keys that let ``main`` reuse them."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mlflow
+import yaml
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from steps.config import ROOT, flatten, stable_hash, to_container
+
+log = logging.getLogger(__name__)
+
+CODE_PATHS = ("steps", "conf", "MLproject")
+# Config keys that can change what a step produces (anything else is runtime detail).
+CACHE_SCOPE = {
+    "preprocess": ("dataset", "seed", "profile"),
+    "train": None,  # the whole resolved config
+    "evaluate": ("dataset",),
+}
+TAG_STEP, TAG_KEY, TAG_DATASET = "caretflow.step", "caretflow.cache_key", "caretflow.dataset"
+PARENT_ENV = "CARETFLOW_PARENT_RUN_ID"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the repo."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+
+
+def experiment_name(dataset: str) -> str:
+    """One experiment per data set."""
+    return f"caretflow-{dataset}"
+
+
+def setup(dataset: str) -> str:
+    """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    name = experiment_name(dataset)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+        location = (ROOT / "mlartifacts" / name).as_uri() if local else None
+        exp_id = client.create_experiment(name, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def code_version() -> str:
+    """Hash of the pipeline code and configs (works without git)."""
+    digest = hashlib.sha256()
+    for top in CODE_PATHS:
+        path = ROOT / top
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file() and f.suffix in {".py", ".yaml", ""} and "__pycache__" not in f.parts:
+                digest.update(str(f.relative_to(ROOT)).encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """HEAD commit of the repo, or ``unknown`` outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cache_key(step: str, cfg: DictConfig, data_fingerprint: str, upstream=()) -> str:
+    """Identity of a step's inputs: entry point, scoped config, data, upstream runs, code."""
+    scope = CACHE_SCOPE[step]
+    conf = to_container(cfg) if scope is None else {k: to_container(cfg, k) for k in scope}
+    return stable_hash({"step": step, "config": conf, "data": data_fingerprint,
+                        "upstream": sorted(upstream), "code": code_version()})
+
+
+def find_cached_run(experiment_id: str, step: str, key: str) -> str | None:
+    """Newest finished run of ``step`` with the same cache key, if any."""
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_STEP}` = '{step}' and tags.`{TAG_KEY}` = '{key}' "
+        "and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+@contextlib.contextmanager
+def step_run(step: str, cfg: DictConfig, key: str, run_name: str | None = None):
+    """Start (or resume, under ``mlflow run``) the step's run and log its config."""
+    with mlflow.start_run(run_name=run_name) as run:
+        tags = {TAG_STEP: step, TAG_KEY: key, TAG_DATASET: cfg.dataset.name,
+                "git_commit": git_commit(), "code_version": code_version()}
+        if os.environ.get(PARENT_ENV):
+            tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+        mlflow.set_tags(tags)
+        log_config(cfg)
+        yield run
+
+
+@contextlib.contextmanager
+def outside_env_run():
+    """Let a step start its own run even when ``mlflow run`` gave this process one."""
+    saved = os.environ.pop("MLFLOW_RUN_ID", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_RUN_ID"] = saved
+
+
+def log_config(cfg: DictConfig) -> None:
+    """Log the resolved config as params (flattened) and as a YAML artifact."""
+    resolved = to_container(cfg)
+    params = {k: str(v)[:500] for k, v in flatten(resolved).items()}
+    items = list(params.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i:i + 100]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        mlflow.log_artifact(str(path))
+
+
+def log_yaml(obj, artifact_file: str) -> None:
+    """Log a plain object as a YAML artifact of the active run."""
+    mlflow.log_text(yaml.safe_dump(obj, sort_keys=False), artifact_file)
+
+
+def _cli() -> None:
+    parser = argparse.ArgumentParser(description="caretflow tracking helpers")
+    parser.add_argument("command", choices=["ensure-experiment"])
+    parser.add_argument("dataset")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    exp_id = setup(args.dataset)
+    log.info("experiment %s (id %s) at %s", experiment_name(args.dataset), exp_id, tracking_uri())
+
+
+if __name__ == "__main__":
+    _cli()

@@ -1,0 +1,105 @@
+"""Step 2: build, tune and calibrate one model version, log it and register it under its alias."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import mlflow
+import numpy as np
+from omegaconf import DictConfig
+from sklearn.inspection import permutation_importance
+
+from steps import data as D
+from steps import plots, registry, tracking
+from steps.build import FitResult, fit_version
+from steps.config import normalise_argv
+from steps.preprocess import load_split, preprocess, preprocess_key
+
+log = logging.getLogger(__name__)
+
+
+def train_key(cfg: DictConfig, preprocess_run_id: str) -> str:
+    """Cache key of the train step: whole config, data, upstream preprocess run, code."""
+    return tracking.cache_key("train", cfg, D.fingerprint(cfg.dataset), [preprocess_run_id])
+
+
+def resolve_preprocess_run(cfg: DictConfig, experiment_id: str) -> str:
+    """The given preprocess run, else a finished one with the same inputs, else a new one."""
+    if cfg.preprocess_run_id:
+        return cfg.preprocess_run_id
+    cached = tracking.find_cached_run(experiment_id, "preprocess", preprocess_key(cfg))
+    if cached:
+        log.info("reusing preprocess run %s", cached)
+        return cached
+    with tracking.outside_env_run():
+        return preprocess(cfg)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train the configured version; return run id, registered version and CV metrics."""
+    ds = cfg.dataset
+    experiment_id = tracking.setup(ds.name)
+    pre_id = resolve_preprocess_run(cfg, experiment_id)
+    train_df = load_split(pre_id, "train")
+    X, y = train_df[D.feature_columns(ds)], train_df[ds.target]
+    key = train_key(cfg, pre_id)
+    with tracking.step_run("train", cfg, key, run_name=f"train-{cfg.version_name}") as run:
+        mlflow.set_tags({"version_name": cfg.version_name, "preprocess_run_id": pre_id})
+        log.info("%s: training on %d rows (%s, %s profile)", cfg.version_name, len(y),
+                 ds.task, cfg.profile.name)
+        estimator = None
+        if cfg.model.name == "auto":
+            from steps.automl import select_estimator
+
+            estimator, board = select_estimator(cfg, X, y)
+            mlflow.log_text(board.to_csv(), "automl/leaderboard.csv")
+            mlflow.set_tag("automl_winner", type(estimator).__name__)
+        result = fit_version(cfg, X, y, estimator)
+        _log_training(run.info.run_id, result, X, y)
+        version = registry.log_and_register(
+            result.model, X, ds.name, cfg.version_name,
+            tags={"version_name": cfg.version_name, "dataset": ds.name,
+                  "git_commit": tracking.git_commit(), "preprocess_run_id": pre_id,
+                  "estimator": type(result.model.pipeline.steps[-1][1]).__name__},
+        )
+        mlflow.set_tag("registered_version", version)
+    log.info("%s: done in %.1fs, cv %s", cfg.version_name, result.seconds,
+             {k: round(v, 4) for k, v in result.cv_metrics.items()})
+    return {"run_id": run.info.run_id, "version": version, "cv_metrics": result.cv_metrics}
+
+
+def _log_training(run_id: str, result: FitResult, X, y) -> None:
+    mlflow.log_metrics({f"cv_{k}": v for k, v in result.cv_metrics.items()})
+    mlflow.log_metric("train_seconds", result.seconds)
+    if result.best_params:
+        mlflow.log_params({f"best.{k}": v for k, v in result.best_params.items()})
+    if result.search_table is not None:
+        mlflow.log_text(result.search_table.to_csv(index=False), "search/results.csv")
+    names, importances = _importances(result, X, y)
+    plots.feature_importance_plot(run_id, names, importances, "train/feature_importance.png")
+
+
+def _importances(result: FitResult, X, y):
+    pipeline = result.model.pipeline
+    est = pipeline.steps[-1][1]
+    names = list(pipeline.named_steps["features"].get_feature_names_out())
+    if hasattr(est, "feature_importances_"):
+        return names, np.asarray(est.feature_importances_)
+    if hasattr(est, "coef_"):
+        return names, np.abs(np.ravel(est.coef_))[: len(names)]
+    sample = X.sample(min(len(X), 1500), random_state=0)
+    res = permutation_importance(result.model, sample, y.loc[sample.index], n_repeats=3,
+                                 random_state=0)
+    return list(X.columns), res.importances_mean
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: ``python -m steps.train version=v2_random_forest`` (or ``-m``)."""
+    train(cfg)
+
+
+if __name__ == "__main__":
+    normalise_argv()
+    main()
