@@ -8,6 +8,8 @@ DATASET ?= churn
 OVERRIDES ?=
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export PYTHONPATH := $(CURDIR)
+# `mlflow run` starts the steps with `python`: make it the project's interpreter.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run train serve ui test test-fast lint bench clean
 

@@ -11,6 +11,8 @@ import yaml
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from steps.config import ROOT
+
 log = logging.getLogger(__name__)
 
 # Only these modules may appear in a model file; anything else refuses to load.
@@ -19,6 +21,8 @@ TRUSTED_PREFIXES = (
     "collections.OrderedDict",
 )
 MODEL_FILE = "model.skops"
+RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "imbalanced-learn", "xgboost", "lightgbm", "skops",
+                    "numpy", "pandas", "scipy", "omegaconf", "hydra-core")
 
 
 class UntrustedModelError(RuntimeError):
@@ -34,6 +38,13 @@ def trusted_types(data: bytes) -> list[str]:
     return found
 
 
+def model_requirements() -> list[str]:
+    """Pinned runtime requirements of a logged model (skips MLflow's slow inference)."""
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in RUNTIME_PACKAGES]
+
+
 def log_and_register(model, X_example, registered_name: str, alias: str, tags: dict) -> str:
     """Log ``model`` (skops) to the active run, register it, set alias and tags; return version."""
     example = X_example.head(5)
@@ -46,6 +57,8 @@ def log_and_register(model, X_example, registered_name: str, alias: str, tags: d
         signature=signature,
         input_example=example,
         registered_model_name=registered_name,
+        pip_requirements=model_requirements(),
+        code_paths=[str(ROOT / "steps")],
     )
     version = str(info.registered_model_version)
     client = MlflowClient()

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 CODE_PATHS = ("steps", "conf", "MLproject")
 # Config keys that can change what a step produces (anything else is runtime detail).
 CACHE_SCOPE = {
-    "preprocess": ("dataset", "seed", "profile"),
+    "preprocess": ("dataset", "seed", "profile.max_rows"),
     "train": None,  # the whole resolved config
     "evaluate": ("dataset",),
 }
@@ -41,8 +42,15 @@ def experiment_name(dataset: str) -> str:
     return f"caretflow-{dataset}"
 
 
+def quiet_warnings() -> None:
+    """Silence MLflow hints that do not apply (integer schemas are validated upstream)."""
+    warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
+    warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
+
+
 def setup(dataset: str) -> str:
     """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
+    quiet_warnings()
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     name = experiment_name(dataset)
@@ -85,9 +93,15 @@ def git_commit() -> str:
 def cache_key(step: str, cfg: DictConfig, data_fingerprint: str, upstream=()) -> str:
     """Identity of a step's inputs: entry point, scoped config, data, upstream runs, code."""
     scope = CACHE_SCOPE[step]
-    conf = to_container(cfg) if scope is None else {k: to_container(cfg, k) for k in scope}
+    resolved = OmegaConf.create(to_container(cfg))
+    conf = (OmegaConf.to_container(resolved) if scope is None
+            else {k: _plain(OmegaConf.select(resolved, k)) for k in scope})
     return stable_hash({"step": step, "config": conf, "data": data_fingerprint,
                         "upstream": sorted(upstream), "code": code_version()})
+
+
+def _plain(value):
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def find_cached_run(experiment_id: str, step: str, key: str) -> str | None:

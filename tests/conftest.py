@@ -1,0 +1,68 @@
+"""Shared fixtures: the real composed config and a tiny real registry (temporary SQLite store)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from steps.config import ROOT, compose
+
+# Steps started by `mlflow run` call `python`: make it this interpreter.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+TINY = ["profile=quick", "profile.max_rows=1500"]
+
+
+@pytest.fixture
+def cfg():
+    """The real churn config, quick profile."""
+    return compose(["profile=quick"])
+
+
+@pytest.fixture
+def tracking_store(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store for one test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    return uri
+
+
+def build_registry(dataset: str, versions: list[str], extra: list[str] = ()) -> dict:
+    """Train ``versions`` of ``dataset`` in-process on tiny data, then evaluate."""
+    from steps.evaluate import evaluate
+    from steps.train import train
+
+    base = [f"dataset={dataset}", *TINY, *extra]
+    results = {v: train(compose([*base, f"version={v}"])) for v in versions}
+    pre_id = _preprocess_id(results)
+    outcome = evaluate(compose([*base, f"preprocess_run_id={pre_id}"]))
+    return {"trained": results, "evaluation": outcome, "preprocess_run_id": pre_id}
+
+
+def _preprocess_id(results: dict) -> str:
+    from mlflow.tracking import MlflowClient
+
+    run_id = next(iter(results.values()))["run_id"]
+    return MlflowClient().get_run(run_id).data.tags["preprocess_run_id"]
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory):
+    """Session registry: churn v2_random_forest + v4_xgboost with champion and challenger."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        info = build_registry("churn", ["v2_random_forest", "v4_xgboost"])
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    return {"uri": uri, "root": root, "repo": ROOT, **info}
