@@ -32,11 +32,25 @@ def select_estimator(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
     frame["__target__"] = y.to_numpy()
 
     exp = _experiment(task)
-    log.info("%s: PyCaret compare_models over %s (%d folds, sort=%s)",
-             cfg.version_name, include, cfg.profile.automl.folds, sort)
-    exp.setup(data=frame, target="__target__", session_id=cfg.seed, fold=cfg.profile.automl.folds,
-              preprocess=False, html=False, verbose=False, n_jobs=cfg.n_jobs,
-              log_experiment=False, fold_shuffle=True)
+    log.info(
+        "%s: PyCaret compare_models over %s (%d folds, sort=%s)",
+        cfg.version_name,
+        include,
+        cfg.profile.automl.folds,
+        sort,
+    )
+    exp.setup(
+        data=frame,
+        target="__target__",
+        session_id=cfg.seed,
+        fold=cfg.profile.automl.folds,
+        preprocess=False,
+        html=False,
+        verbose=False,
+        n_jobs=cfg.n_jobs,
+        log_experiment=False,
+        fold_shuffle=True,
+    )
     best = exp.compare_models(include=list(include), sort=sort, n_select=1, verbose=False)
     board = exp.pull()
     log.info("%s: PyCaret leaderboard\n%s", cfg.version_name, board.to_string())

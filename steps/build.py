@@ -43,18 +43,23 @@ def make_estimator(cfg: DictConfig, task: str):
 
 
 def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
-    """features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
+    """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
     ds = cfg.dataset
     groups = [list(g) for g in ds.features.target_encoded]
     te_names = TargetStatsEncoder.output_names(groups)
     steps = []
     if groups:
         steps.append(("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed)))
-    steps.append(("features", TabularFeatures(
-        numeric=[*ds.features.numeric, *te_names],
-        categories={c: list(ds.schema[c].categories) for c in ds.features.categorical},
-        engineered=list(ds.features.engineered),
-    )))
+    steps.append(
+        (
+            "features",
+            TabularFeatures(
+                numeric=[*ds.features.numeric, *te_names],
+                categories={c: list(ds.schema[c].categories) for c in ds.features.categorical},
+                engineered=list(ds.features.engineered),
+            ),
+        )
+    )
     if task == "classification" and ds.resample == "smote":
         steps.append(("resample", SMOTE(random_state=cfg.seed)))
     steps.append(("model", estimator))
@@ -73,11 +78,19 @@ def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv
     return oof
 
 
-def _single_thread(pipeline: Pipeline) -> None:
-    """Predict single-threaded: a thread pool costs more than it saves on small requests."""
+def _slim_for_serving(pipeline: Pipeline) -> None:
+    """Prepare the fitted pipeline for prediction.
+
+    The estimator predicts single-threaded (a thread pool costs more than it saves on
+    small requests), and the resampler, which prediction skips, drops its fitted
+    neighbour index so training rows do not ship inside the model file.
+    """
     est = pipeline.steps[-1][1]
     if "n_jobs" in est.get_params():
         est.set_params(n_jobs=1)
+    for i, (name, step) in enumerate(pipeline.steps):
+        if name == "resample":
+            pipeline.steps[i] = (name, clone(step))
 
 
 def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) -> FitResult:
@@ -94,7 +107,7 @@ def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) 
     model_kwargs, cv_metrics = _calibrate(cfg, y, oof, task)
     log.info("%s: final fit on %d rows", label, len(y))
     pipeline.fit(X, y)
-    _single_thread(pipeline)
+    _slim_for_serving(pipeline)
     model = CaretflowModel(
         pipeline=pipeline,
         task=task,

@@ -18,13 +18,19 @@ def training_reference(X: pd.DataFrame, schema: dict) -> dict[str, dict]:
         values = X[col]
         if spec["type"] == "category":
             shares = values.astype(str).value_counts(normalize=True)
-            ref[col] = {"kind": "category", "categories": list(spec["categories"]),
-                        "shares": [float(shares.get(c, 0.0)) for c in spec["categories"]]}
+            ref[col] = {
+                "kind": "category",
+                "categories": list(spec["categories"]),
+                "shares": [float(shares.get(c, 0.0)) for c in spec["categories"]],
+            }
         else:
             edges = np.unique(np.quantile(values.astype(float), np.linspace(0, 1, N_BINS + 1)))
             counts = np.histogram(values.astype(float), bins=_open(edges))[0]
-            ref[col] = {"kind": "numeric", "edges": edges[1:-1].tolist(),
-                        "shares": (counts / counts.sum()).tolist()}
+            ref[col] = {
+                "kind": "numeric",
+                "edges": edges[1:-1].tolist(),
+                "shares": (counts / counts.sum()).tolist(),
+            }
     return ref
 
 

@@ -40,8 +40,9 @@ def _log_to_origin(run_id: str, metrics: dict[str, float]) -> None:
 
 def evaluate_key(cfg: DictConfig, preprocess_run_id: str, train_run_ids) -> str:
     """Cache key of the evaluate step."""
-    return tracking.cache_key("evaluate", cfg, D.fingerprint(cfg.dataset),
-                              [preprocess_run_id, *train_run_ids])
+    return tracking.cache_key(
+        "evaluate", cfg, D.fingerprint(cfg.dataset), [preprocess_run_id, *train_run_ids]
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -49,7 +50,8 @@ def evaluate(cfg: DictConfig) -> dict:
     ds, task = cfg.dataset, cfg.dataset.task
     experiment_id = tracking.setup(ds.name)
     pre_id = cfg.preprocess_run_id or tracking.find_cached_run(
-        experiment_id, "preprocess", preprocess_key(cfg))
+        experiment_id, "preprocess", preprocess_key(cfg)
+    )
     if not pre_id:
         raise ValueError("no preprocess run: pass preprocess_run_id or run preprocess first")
     versions = registry.versions_of_pipeline(ds.name, pre_id)
@@ -65,8 +67,9 @@ def evaluate(cfg: DictConfig) -> dict:
         candidates = []
         for mv in versions:
             cand = _score_version(ds.name, mv, X, y, task, floor)
-            mlflow.log_metrics({f"{cand.version_name}.test_{k}": v
-                                for k, v in cand.metrics.items()})
+            mlflow.log_metrics(
+                {f"{cand.version_name}.test_{k}": v for k, v in cand.metrics.items()}
+            )
             candidates.append(cand)
         apply_gate(candidates, gate)
         current = _current_champion(ds.name, candidates, X, y, task, floor)
@@ -76,9 +79,14 @@ def evaluate(cfg: DictConfig) -> dict:
         _set_aliases(ds.name, candidates, champion, challenger)
         table = summary_table(candidates, champion, challenger, primary)
         mlflow.log_text(table.to_csv(index=False), "summary.csv")
-        log.info("%s test results (primary %s):\n%s", ds.name, primary, table.to_string(index=False))
-    return {"champion": champion.version if champion else None,
-            "challenger": challenger.version if challenger else None, "table": table}
+        log.info(
+            "%s test results (primary %s):\n%s", ds.name, primary, table.to_string(index=False)
+        )
+    return {
+        "champion": champion.version if champion else None,
+        "challenger": challenger.version if challenger else None,
+        "table": table,
+    }
 
 
 def _score_version(name, mv, X, y, task, floor) -> Candidate:
@@ -115,33 +123,54 @@ def _current_champion(name, candidates, X, y, task, floor) -> Candidate | None:
 def _set_aliases(name, candidates, champion, challenger) -> None:
     client = MlflowClient()
     for c in candidates:
-        client.set_model_version_tag(name, c.version, "gate",
-                                     "passed" if c.passed else "failed: " + "; ".join(c.failures))
+        client.set_model_version_tag(
+            name, c.version, "gate", "passed" if c.passed else "failed: " + "; ".join(c.failures)
+        )
     if champion is None:
         log.warning("%s: no version passed the gate; champion unchanged", name)
         return
     client.set_registered_model_alias(name, "champion", champion.version)
     if challenger is not None:
         client.set_registered_model_alias(name, "challenger", challenger.version)
-    log.info("%s: champion v%s (%s), challenger %s", name, champion.version,
-             champion.version_name,
-             f"v{challenger.version} ({challenger.version_name})" if challenger else "none")
+    log.info(
+        "%s: champion v%s (%s), challenger %s",
+        name,
+        champion.version,
+        champion.version_name,
+        f"v{challenger.version} ({challenger.version_name})" if challenger else "none",
+    )
 
 
 def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
     """One row per version: key test metrics, gate and role."""
-    shown = ["roc_auc", "f1", "precision", "recall", "accuracy", "rmse", "mae", "r2",
-             "interval_coverage", "rmse_over_noise_floor"]
+    shown = [
+        "roc_auc",
+        "f1",
+        "precision",
+        "recall",
+        "accuracy",
+        "rmse",
+        "mae",
+        "r2",
+        "interval_coverage",
+        "rmse_over_noise_floor",
+    ]
     rows = []
     for c in candidates:
-        role = ("champion" if champion and c.version == champion.version else
-                "challenger" if challenger and c.version == challenger.version else "")
+        role = (
+            "champion"
+            if champion and c.version == champion.version
+            else "challenger"
+            if challenger and c.version == challenger.version
+            else ""
+        )
         row = {"version": c.version, "version_name": c.version_name}
         row.update({k: round(c.metrics[k], 4) for k in shown if k in c.metrics})
         row.update(gate="passed" if c.passed else "failed", role=role)
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(primary, ascending=primary in M.HIGHER_IS_BETTER
-                                          and not M.HIGHER_IS_BETTER[primary])
+    return pd.DataFrame(rows).sort_values(
+        primary, ascending=primary in M.HIGHER_IS_BETTER and not M.HIGHER_IS_BETTER[primary]
+    )
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -124,7 +124,9 @@ class TargetStatsEncoder(TransformerMixin, BaseEstimator):
 
     def _encode(self, keys, stats, prior) -> tuple[np.ndarray, np.ndarray]:
         sn = np.array([stats.get(k, (0.0, 0.0)) for k in keys], dtype=float).reshape(-1, 2)
-        mean = (sn[:, 0] + self.smoothing * prior) / (sn[:, 1] + self.smoothing)
+        denom = sn[:, 1] + self.smoothing
+        safe = np.where(denom > 0, denom, 1.0)
+        mean = np.where(denom > 0, (sn[:, 0] + self.smoothing * prior) / safe, prior)
         return mean, np.log1p(sn[:, 1])
 
     def fit(self, X, y):
@@ -136,20 +138,20 @@ class TargetStatsEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> dict[str, np.ndarray]:
         """Input columns plus the encodings, as a column mapping."""
-        out = {c: np.asarray(X[c]) for c in X.keys()}
+        out = {c: np.asarray(X[c]) for c in X}
         for cols, stats in zip(self.groups, self.stats_, strict=True):
             key = "__".join(cols)
-            out[f"te_{key}"], out[f"n_{key}"] = self._encode(_group_keys(X, cols), stats, self.prior_)
+            out[f"te_{key}"], out[f"n_{key}"] = self._encode(
+                _group_keys(X, cols), stats, self.prior_
+            )
         return out
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit on all rows, but encode each row from the other folds only."""
         self.fit(X, y)
         y = np.asarray(y, dtype=float)
-        out = {c: np.asarray(X[c]) for c in X.keys()}
-        folds = list(
-            KFold(self.n_splits, shuffle=True, random_state=self.random_state).split(y)
-        )
+        out = {c: np.asarray(X[c]) for c in X}
+        folds = list(KFold(self.n_splits, shuffle=True, random_state=self.random_state).split(y))
         for cols in self.groups:
             key, keys = "__".join(cols), _group_keys(X, cols)
             te, cnt = np.empty(len(y)), np.empty(len(y))

@@ -22,7 +22,9 @@ log = logging.getLogger("caretflow.main")
 ALL_VERSIONS = ("v1_auto_select", "v2_random_forest", "v3_rf_tuned", "v4_xgboost")
 
 
-def _run_step(entry: str, params: dict, key: str, experiment_id: str, force: bool) -> tuple[str, bool]:
+def _run_step(
+    entry: str, params: dict, key: str, experiment_id: str, force: bool
+) -> tuple[str, bool]:
     """Return (run id, reused) for one step, running it through ``mlflow.run`` if needed."""
     if not force:
         cached = tracking.find_cached_run(experiment_id, entry, key)
@@ -31,10 +33,20 @@ def _run_step(entry: str, params: dict, key: str, experiment_id: str, force: boo
             return cached, True
     log.info("%-28s running ...", _label(entry, params))
     start = time.perf_counter()
-    submitted = mlflow.run(str(ROOT), entry_point=entry, parameters=params, env_manager="local",
-                           experiment_id=experiment_id, synchronous=True)
-    log.info("%-28s finished run %s in %.1fs", _label(entry, params), submitted.run_id,
-             time.perf_counter() - start)
+    submitted = mlflow.run(
+        str(ROOT),
+        entry_point=entry,
+        parameters=params,
+        env_manager="local",
+        experiment_id=experiment_id,
+        synchronous=True,
+    )
+    log.info(
+        "%-28s finished run %s in %.1fs",
+        _label(entry, params),
+        submitted.run_id,
+        time.perf_counter() - start,
+    )
     return submitted.run_id, False
 
 
@@ -52,26 +64,34 @@ def run_pipeline(dataset: str, versions: list[str], overrides: list[str], force:
     if unknown:
         raise SystemExit(f"unknown versions {unknown}; known: {list(ALL_VERSIONS)}")
     experiment_id = tracking.setup(dataset)
-    parent = mlflow.active_run().info.run_id if mlflow.active_run() else os.environ.get("MLFLOW_RUN_ID")
+    parent = (
+        mlflow.active_run().info.run_id if mlflow.active_run() else os.environ.get("MLFLOW_RUN_ID")
+    )
     if parent:
         os.environ[tracking.PARENT_ENV] = parent
     base = [f"dataset={dataset}", *overrides]
     joined = shlex.join(overrides)
 
     pre_key = preprocess_key(compose(base))
-    pre_id, _ = _run_step("preprocess", {"dataset": dataset, "overrides": joined}, pre_key,
-                          experiment_id, force)
+    pre_id, _ = _run_step(
+        "preprocess", {"dataset": dataset, "overrides": joined}, pre_key, experiment_id, force
+    )
     train_ids = []
     for version in versions:
         cfg = compose([*base, f"version={version}", f"preprocess_run_id={pre_id}"])
-        params = {"dataset": dataset, "version": version, "preprocess_run_id": pre_id,
-                  "overrides": joined}
+        params = {
+            "dataset": dataset,
+            "version": version,
+            "preprocess_run_id": pre_id,
+            "overrides": joined,
+        }
         run_id, _ = _run_step("train", params, train_key(cfg, pre_id), experiment_id, force)
         train_ids.append(run_id)
     cfg = compose([*base, f"preprocess_run_id={pre_id}"])
     eval_params = {"dataset": dataset, "preprocess_run_id": pre_id, "overrides": joined}
-    eval_id, _ = _run_step("evaluate", eval_params, evaluate_key(cfg, pre_id, train_ids),
-                           experiment_id, force)
+    eval_id, _ = _run_step(
+        "evaluate", eval_params, evaluate_key(cfg, pre_id, train_ids), experiment_id, force
+    )
     return {"preprocess": pre_id, "train": train_ids, "evaluate": eval_id}
 
 
@@ -98,8 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     result = run_pipeline(args.dataset, versions, overrides, force)
     if mlflow.active_run() or os.environ.get("MLFLOW_RUN_ID"):
         with mlflow.start_run():
-            mlflow.set_tags({tracking.TAG_STEP: "main", "preprocess_run_id": result["preprocess"],
-                             "evaluate_run_id": result["evaluate"]})
+            mlflow.set_tags(
+                {
+                    tracking.TAG_STEP: "main",
+                    "preprocess_run_id": result["preprocess"],
+                    "evaluate_run_id": result["evaluate"],
+                }
+            )
             mlflow.log_metric("pipeline_seconds", time.perf_counter() - start)
     _summary(args.dataset, result)
     log.info("pipeline finished in %.1fs", time.perf_counter() - start)

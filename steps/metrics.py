@@ -6,8 +6,17 @@ import numpy as np
 from sklearn import metrics as skm
 
 # Direction of each metric the gate or the champion choice may use.
-HIGHER_IS_BETTER = {"roc_auc": True, "f1": True, "accuracy": True, "precision": True,
-                    "recall": True, "r2": True, "rmse": False, "mae": False, "mse": False}
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "f1": True,
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+    "mse": False,
+}
 
 
 def classification_metrics(y, proba, threshold: float) -> dict[str, float]:
@@ -46,8 +55,10 @@ def interval_metrics(y, lower, upper) -> dict[str, float]:
     """Share of true values inside the interval, and its mean width."""
     y = np.asarray(y, dtype=float)
     inside = (y >= lower) & (y <= upper)
-    return {"interval_coverage": float(inside.mean()),
-            "interval_width": float(np.mean(np.asarray(upper) - np.asarray(lower)))}
+    return {
+        "interval_coverage": float(inside.mean()),
+        "interval_width": float(np.mean(np.asarray(upper) - np.asarray(lower))),
+    }
 
 
 def best_f1_threshold(y, proba) -> float:

@@ -44,13 +44,20 @@ def preprocess(cfg: DictConfig) -> str:
 
         stats = {"n_rows": len(df), "n_train": len(train), "n_test": len(test)}
         if ds.task == "classification":
-            stats.update(train_positive_rate=float(train[ds.target].mean()),
-                         test_positive_rate=float(test[ds.target].mean()))
+            stats.update(
+                train_positive_rate=float(train[ds.target].mean()),
+                test_positive_rate=float(test[ds.target].mean()),
+            )
         if "expected_rating" in df.columns:
-            stats.update(noise_floor_rmse=noise_floor_rmse(df),
-                         test_noise_floor_rmse=noise_floor_rmse(test))
-            log.info("%s: generator noise floor RMSE %.4f (test %.4f)", ds.name,
-                     stats["noise_floor_rmse"], stats["test_noise_floor_rmse"])
+            stats.update(
+                noise_floor_rmse=noise_floor_rmse(df), test_noise_floor_rmse=noise_floor_rmse(test)
+            )
+            log.info(
+                "%s: generator noise floor RMSE %.4f (test %.4f)",
+                ds.name,
+                stats["noise_floor_rmse"],
+                stats["test_noise_floor_rmse"],
+            )
         mlflow.log_metrics(stats)
         mlflow.set_tag("data_fingerprint", D.fingerprint(ds))
         _log_inputs(df, train, test, ds)
@@ -61,8 +68,9 @@ def _log_inputs(df, train, test, ds: DictConfig) -> None:
     source = str(resolve_path(ds.source.path)) if ds.source.kind == "csv" else "generator"
     features = [c for c in df.columns if c not in D.ORACLE_COLUMNS]
     for frame, context in ((train, "training"), (test, "test")):
-        dataset = mlflow.data.from_pandas(frame[features], source=source, targets=ds.target,
-                                          name=f"{ds.name}-{context}")
+        dataset = mlflow.data.from_pandas(
+            frame[features], source=source, targets=ds.target, name=f"{ds.name}-{context}"
+        )
         mlflow.log_input(dataset, context=context)
     with tempfile.TemporaryDirectory() as tmp:
         for frame, name in ((train, "train"), (test, "test")):
@@ -75,7 +83,9 @@ def load_split(run_id: str, name: str):
     """Read ``train`` or ``test`` back from a preprocess run."""
     import pandas as pd
 
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{SPLIT_DIR}/{name}.parquet")
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=f"{SPLIT_DIR}/{name}.parquet"
+    )
     return pd.read_parquet(path)
 
 

@@ -29,7 +29,11 @@ def _age_band(age: np.ndarray) -> np.ndarray:
 
 
 def generate_ratings(
-    n_users: int = 100, n_items: int = 50, density: float = 0.8, noise_sd: float = 0.5, seed: int = 7
+    n_users: int = 100,
+    n_items: int = 50,
+    density: float = 0.8,
+    noise_sd: float = 0.5,
+    seed: int = 7,
 ) -> pd.DataFrame:
     """Generate the ratings table; ``expected_rating`` is the oracle (not a feature)."""
     rng = np.random.default_rng(seed)
@@ -74,8 +78,16 @@ def generate_ratings(
     df["rating"] = observed.astype(int)
     df["expected_rating"] = expected
     return df[
-        ["user_id", "user_age", "user_gender", "item_id", "item_category", "item_price", "rating",
-         "expected_rating"]
+        [
+            "user_id",
+            "user_age",
+            "user_gender",
+            "item_id",
+            "item_category",
+            "item_price",
+            "rating",
+            "expected_rating",
+        ]
     ]
 
 

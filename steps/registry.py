@@ -17,12 +17,29 @@ log = logging.getLogger(__name__)
 
 # Only these modules may appear in a model file; anything else refuses to load.
 TRUSTED_PREFIXES = (
-    "steps.", "sklearn.", "imblearn.", "xgboost.", "lightgbm.", "numpy.", "scipy.",
+    "steps.",
+    "sklearn.",
+    "imblearn.",
+    "xgboost.",
+    "lightgbm.",
+    "numpy.",
+    "scipy.",
     "collections.OrderedDict",
 )
 MODEL_FILE = "model.skops"
-RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "imbalanced-learn", "xgboost", "lightgbm", "skops",
-                    "numpy", "pandas", "scipy", "omegaconf", "hydra-core")
+RUNTIME_PACKAGES = (
+    "mlflow",
+    "scikit-learn",
+    "imbalanced-learn",
+    "xgboost",
+    "lightgbm",
+    "skops",
+    "numpy",
+    "pandas",
+    "scipy",
+    "omegaconf",
+    "hydra-core",
+)
 
 
 class UntrustedModelError(RuntimeError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,9 @@ def cv_splitter(task: str, folds: int, seed: int):
 def run_search(cfg: DictConfig, pipeline, X: pd.DataFrame, y: pd.Series, task: str, label: str):
     """Search the model's space; return (best unfitted pipeline, best params, results table)."""
     search = to_container(cfg.model, "search")
-    space = {f"model__{k}": list(v) for k, v in search["space"].items()}
+    space = {_param_name(k): _values(k, v, cfg.seed) for k, v in search["space"].items()}
+    if "resample" in space and "resample" not in pipeline.named_steps:
+        del space["resample"]  # nothing to switch: this data set does not resample
     method = search.get("method", "grid")
     cv = cv_splitter(task, cfg.profile.search_folds, cfg.seed)
     cap = cfg.profile.get("max_candidates")
@@ -46,39 +47,79 @@ def run_search(cfg: DictConfig, pipeline, X: pd.DataFrame, y: pd.Series, task: s
     if method == "grid":
         searcher = GridSearchCV(pipeline, space, scoring=scoring, cv=cv, n_jobs=cfg.n_jobs)
     elif method == "random":
-        searcher = RandomizedSearchCV(pipeline, space, n_iter=n_iter, scoring=scoring, cv=cv,
-                                      n_jobs=cfg.n_jobs, random_state=cfg.seed)
+        searcher = RandomizedSearchCV(
+            pipeline,
+            space,
+            n_iter=n_iter,
+            scoring=scoring,
+            cv=cv,
+            n_jobs=cfg.n_jobs,
+            random_state=cfg.seed,
+        )
     else:
         raise ValueError(f"model.search.method: unknown method {method!r} (grid, random, optuna)")
     n_cand = len(ParameterGrid(space)) if method == "grid" else n_iter
     log.info("%s: %s search, %d candidates x %d folds", label, method, n_cand, cv.n_splits)
     searcher.fit(X, y)
     table = pd.DataFrame(searcher.cv_results_)[["params", "mean_test_score", "std_test_score"]]
-    best = {k.removeprefix("model__"): v for k, v in searcher.best_params_.items()}
+    best = _readable(searcher.best_params_)
     log.info("%s: best %s = %.4f with %s", label, scoring, searcher.best_score_, best)
     return pipeline.set_params(**searcher.best_params_), best, table
+
+
+def _readable(params: dict) -> dict:
+    return {
+        k.removeprefix("model__"): (v if isinstance(v, (int, float, str)) else type(v).__name__)
+        for k, v in params.items()
+    }
+
+
+def _param_name(key: str) -> str:
+    return key if key == "resample" else f"model__{key}"
+
+
+def _values(key: str, values, seed: int) -> list:
+    """Search values; ``resample: [smote, none]`` switches the resampling step itself."""
+    if key != "resample":
+        return list(values)
+    from imblearn.over_sampling import SMOTE
+
+    known = {"smote": SMOTE(random_state=seed), "none": "passthrough"}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"model.search.space.resample: unknown {unknown} (smote, none)")
+    return [known[v] for v in values]
 
 
 def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = random.Random(seed)
+
+    def pick(trial) -> dict:
+        # Optuna samples indices so that non-primitive choices (a SMOTE step) work too.
+        return {k: v[trial.suggest_categorical(k, list(range(len(v))))] for k, v in space.items()}
 
     def objective(trial):
-        params = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
-        pipeline.set_params(**params)
+        pipeline.set_params(**pick(trial))
         score = float(np.mean(cross_val_score(pipeline, X, y, scoring=scoring, cv=cv)))
-        log.info("%s: optuna trial %d/%d %s = %.4f", label, trial.number + 1, n_trials,
-                 scoring, score)
+        log.info(
+            "%s: optuna trial %d/%d %s = %.4f", label, trial.number + 1, n_trials, scoring, score
+        )
         return score
 
-    sampler = optuna.samplers.TPESampler(seed=rng.randint(0, 2**31 - 1))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    log.info("%s: optuna search, %d trials x %d folds", label, n_trials, cv.n_splits)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials)
+    best_params = {k: space[k][i] for k, i in study.best_params.items()}
     table = pd.DataFrame(
-        [{"params": t.params, "mean_test_score": t.value, "std_test_score": np.nan}
-         for t in study.trials]
+        [
+            {
+                "params": {k: space[k][i] for k, i in t.params.items()},
+                "mean_test_score": t.value,
+                "std_test_score": np.nan,
+            }
+            for t in study.trials
+        ]
     )
-    best = {k.removeprefix("model__"): v for k, v in study.best_params.items()}
-    return pipeline.set_params(**study.best_params), best, table
+    return pipeline.set_params(**best_params), _readable(best_params), table

@@ -37,6 +37,13 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
 
 
+def local_artifact_root(uri: str) -> str | None:
+    """``mlartifacts`` beside a SQLite store; None for a server that manages artifacts."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
 def experiment_name(dataset: str) -> str:
     """One experiment per data set."""
     return f"caretflow-{dataset}"
@@ -57,8 +64,8 @@ def setup(dataset: str) -> str:
     client = MlflowClient()
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-        location = (ROOT / "mlartifacts" / name).as_uri() if local else None
+        location = local_artifact_root(uri)
+        location = f"{location}/{name}" if location else None
         exp_id = client.create_experiment(name, artifact_location=location)
     else:
         exp_id = exp.experiment_id
@@ -83,8 +90,14 @@ def code_version() -> str:
 def git_commit() -> str:
     """HEAD commit of the repo, or ``unknown`` outside git."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -94,10 +107,20 @@ def cache_key(step: str, cfg: DictConfig, data_fingerprint: str, upstream=()) ->
     """Identity of a step's inputs: entry point, scoped config, data, upstream runs, code."""
     scope = CACHE_SCOPE[step]
     resolved = OmegaConf.create(to_container(cfg))
-    conf = (OmegaConf.to_container(resolved) if scope is None
-            else {k: _plain(OmegaConf.select(resolved, k)) for k in scope})
-    return stable_hash({"step": step, "config": conf, "data": data_fingerprint,
-                        "upstream": sorted(upstream), "code": code_version()})
+    conf = (
+        OmegaConf.to_container(resolved)
+        if scope is None
+        else {k: _plain(OmegaConf.select(resolved, k)) for k in scope}
+    )
+    return stable_hash(
+        {
+            "step": step,
+            "config": conf,
+            "data": data_fingerprint,
+            "upstream": sorted(upstream),
+            "code": code_version(),
+        }
+    )
 
 
 def _plain(value):
@@ -120,8 +143,13 @@ def find_cached_run(experiment_id: str, step: str, key: str) -> str | None:
 def step_run(step: str, cfg: DictConfig, key: str, run_name: str | None = None):
     """Start (or resume, under ``mlflow run``) the step's run and log its config."""
     with mlflow.start_run(run_name=run_name) as run:
-        tags = {TAG_STEP: step, TAG_KEY: key, TAG_DATASET: cfg.dataset.name,
-                "git_commit": git_commit(), "code_version": code_version()}
+        tags = {
+            TAG_STEP: step,
+            TAG_KEY: key,
+            TAG_DATASET: cfg.dataset.name,
+            "git_commit": git_commit(),
+            "code_version": code_version(),
+        }
         if os.environ.get(PARENT_ENV):
             tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
         mlflow.set_tags(tags)
@@ -146,7 +174,7 @@ def log_config(cfg: DictConfig) -> None:
     params = {k: str(v)[:500] for k, v in flatten(resolved).items()}
     items = list(params.items())
     for i in range(0, len(items), 100):
-        mlflow.log_params(dict(items[i:i + 100]))
+        mlflow.log_params(dict(items[i : i + 100]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))

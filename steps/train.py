@@ -46,8 +46,13 @@ def train(cfg: DictConfig) -> dict:
     key = train_key(cfg, pre_id)
     with tracking.step_run("train", cfg, key, run_name=f"train-{cfg.version_name}") as run:
         mlflow.set_tags({"version_name": cfg.version_name, "preprocess_run_id": pre_id})
-        log.info("%s: training on %d rows (%s, %s profile)", cfg.version_name, len(y),
-                 ds.task, cfg.profile.name)
+        log.info(
+            "%s: training on %d rows (%s, %s profile)",
+            cfg.version_name,
+            len(y),
+            ds.task,
+            cfg.profile.name,
+        )
         estimator = None
         if cfg.model.name == "auto":
             from steps.automl import select_estimator
@@ -58,14 +63,25 @@ def train(cfg: DictConfig) -> dict:
         result = fit_version(cfg, X, y, estimator)
         _log_training(run.info.run_id, result, X, y)
         version = registry.log_and_register(
-            result.model, X, ds.name, cfg.version_name,
-            tags={"version_name": cfg.version_name, "dataset": ds.name,
-                  "git_commit": tracking.git_commit(), "preprocess_run_id": pre_id,
-                  "estimator": type(result.model.pipeline.steps[-1][1]).__name__},
+            result.model,
+            X,
+            ds.name,
+            cfg.version_name,
+            tags={
+                "version_name": cfg.version_name,
+                "dataset": ds.name,
+                "git_commit": tracking.git_commit(),
+                "preprocess_run_id": pre_id,
+                "estimator": type(result.model.pipeline.steps[-1][1]).__name__,
+            },
         )
         mlflow.set_tag("registered_version", version)
-    log.info("%s: done in %.1fs, cv %s", cfg.version_name, result.seconds,
-             {k: round(v, 4) for k, v in result.cv_metrics.items()})
+    log.info(
+        "%s: done in %.1fs, cv %s",
+        cfg.version_name,
+        result.seconds,
+        {k: round(v, 4) for k, v in result.cv_metrics.items()},
+    )
     return {"run_id": run.info.run_id, "version": version, "cv_metrics": result.cv_metrics}
 
 
@@ -89,8 +105,9 @@ def _importances(result: FitResult, X, y):
     if hasattr(est, "coef_"):
         return names, np.abs(np.ravel(est.coef_))[: len(names)]
     sample = X.sample(min(len(X), 1500), random_state=0)
-    res = permutation_importance(result.model, sample, y.loc[sample.index], n_repeats=3,
-                                 random_state=0)
+    res = permutation_importance(
+        result.model, sample, y.loc[sample.index], n_repeats=3, random_state=0
+    )
     return list(X.columns), res.importances_mean
 
 

@@ -1,0 +1,74 @@
+import numpy as np
+import pandas as pd
+
+from steps.features import TabularFeatures, TargetStatsEncoder
+
+
+def _frame(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "Balance": rng.uniform(0, 1e5, n).round() * (rng.random(n) > 0.3),
+            "EstimatedSalary": rng.uniform(1e3, 1e5, n),
+            "NumOfProducts": rng.integers(1, 5, n),
+            "IsActiveMember": rng.integers(0, 2, n),
+            "Age": rng.integers(18, 90, n),
+            "Geography": rng.choice(["France", "Spain", "Germany"], n),
+        }
+    )
+
+
+def _features():
+    return TabularFeatures(
+        numeric=["Age", "Balance"],
+        categories={"Geography": ["France", "Germany", "Spain"]},
+        engineered=["zero_balance", "products_x_active"],
+    )
+
+
+def test_frame_and_dict_give_the_same_matrix():
+    df = _frame()
+    tf = _features().fit(df)
+    as_dict = {c: df[c].to_numpy()[:1] for c in df}
+    np.testing.assert_allclose(tf.transform(df)[:1], tf.transform(as_dict))
+
+
+def test_scaled_columns_and_one_hot():
+    df = _frame()
+    out = _features().fit(df).transform(df)
+    assert out.shape == (50, 4 + 3)
+    np.testing.assert_allclose(out[:, :4].mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(out[:, 4:].sum(axis=1), 1)
+    names = list(_features().fit(df).get_feature_names_out())
+    assert names[-3:] == ["Geography=France", "Geography=Germany", "Geography=Spain"]
+
+
+def test_unknown_category_is_all_zero():
+    df = _frame()
+    tf = _features().fit(df)
+    row = {c: df[c].to_numpy()[:1] for c in df}
+    row["Geography"] = np.array(["Italy"])
+    assert tf.transform(row)[0, 4:].sum() == 0
+
+
+def test_target_encoding_is_out_of_fold_on_training_rows():
+    # Every row has its own id: an in-fold encoding would leak the row's own target.
+    n = 200
+    X = pd.DataFrame({"user_id": np.arange(n)})
+    y = np.random.default_rng(0).normal(size=n)
+    enc = TargetStatsEncoder(groups=[["user_id"]], smoothing=1.0, n_splits=5)
+    oof = enc.fit_transform(X, y)["te_user_id"]
+    assert abs(np.corrcoef(oof, y)[0, 1]) < 0.2
+    full = enc.transform(X)["te_user_id"]
+    assert np.corrcoef(full, y)[0, 1] > 0.9
+
+
+def test_unseen_ids_fall_back_to_prior():
+    X = pd.DataFrame({"user_id": [1, 1, 2, 2], "cat": ["A", "B", "A", "B"]})
+    enc = TargetStatsEncoder(groups=[["user_id"], ["user_id", "cat"]], smoothing=0.0).fit(
+        X, [1, 2, 3, 4]
+    )
+    out = enc.transform({"user_id": np.array([1, 99]), "cat": np.array(["A", "A"])})
+    assert out["te_user_id"][0] == 1.5
+    assert out["te_user_id"][1] == 2.5 and out["n_user_id"][1] == 0
+    assert out["te_user_id__cat"][0] == 1.0
