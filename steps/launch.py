@@ -1,0 +1,38 @@
+"""Launch the ``main`` entry point through the real ``mlflow run`` CLI (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from steps.config import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def env_with(tracking_uri: str, **extra: str) -> dict:
+    """Copy of the environment pointed at ``tracking_uri``, this interpreter first on PATH."""
+    env = dict(os.environ)
+    env.update(MLFLOW_TRACKING_URI=tracking_uri, PATH=f"{BIN}{os.pathsep}{env['PATH']}", **extra)
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = "", **params):
+    """Run ``mlflow run . -e main``; return (completed process, wall seconds)."""
+    subprocess.run(
+        [str(BIN / "python"), "-m", "steps.tracking", "ensure-experiment", dataset],
+        cwd=ROOT, env=env_with(tracking_uri), check=True, capture_output=True,
+    )
+    cmd = [str(BIN / "mlflow"), "run", ".", "-e", "main", "--env-manager", "local",
+           "--experiment-name", f"caretflow-{dataset}", "-P", f"dataset={dataset}",
+           "-P", f"overrides={overrides}"]
+    for key, value in params.items():
+        cmd += ["-P", f"{key}={value}"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True,
+                          text=True, timeout=3600)
+    return proc, time.perf_counter() - start
