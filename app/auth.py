@@ -1,0 +1,88 @@
+"""API keys: ``X-API-Key`` checked in constant time; client and admin roles."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+
+from flask import current_app, g, request
+
+from app.errors import ApiError
+
+HEADER = "X-API-Key"
+ROLES = {"client": 1, "admin": 2}
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def key_id(key: str) -> str:
+    """A short, non-reversible identifier of a key for tags and logs (never the key)."""
+    return "key-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+class KeyRing:
+    """Known keys as digests; lookups compare against every key without short-circuit.
+
+    Args:
+        client_keys: keys that may call the client routes.
+        admin_keys: keys that may call every route.
+        insecure: development mode: every caller is admin.
+    """
+
+    def __init__(self, client_keys, admin_keys, insecure: bool = False):
+        self._keys = [(_digest(k), "client") for k in client_keys]
+        self._keys += [(_digest(k), "admin") for k in admin_keys]
+        self.insecure = insecure
+
+    def role(self, key: str | None) -> str | None:
+        """The role of ``key`` (``admin`` wins when a key is in both lists), or None."""
+        if self.insecure:
+            return "admin"
+        if not key:
+            return None
+        digest, found = _digest(key), None
+        for known, role in self._keys:
+            if hmac.compare_digest(digest, known) and (found is None or role == "admin"):
+                found = role
+        return found
+
+
+def current_role() -> str | None:
+    """Role of the request's key (cached on ``g``)."""
+    if "role" not in g:
+        g.role = current_app.extensions["caretflow"].keys.role(request.headers.get(HEADER))
+    return g.role
+
+
+def requires(role: str):
+    """Route decorator: 401 without a valid key, 403 when the key's role is too low.
+
+    Args:
+        role: ``client`` or ``admin``.
+    """
+
+    def wrap(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            have = current_role()
+            if have is None:
+                raise ApiError(401, "missing or unknown API key", [f"send the {HEADER} header"])
+            if ROLES[have] < ROLES[role]:
+                raise ApiError(403, "this route needs an admin key")
+            return view(*args, **kwargs)
+
+        checked.required_role = role
+        return checked
+
+    return wrap
+
+
+def limit_key() -> str:
+    """Rate-limit bucket: the key's id when it is valid, else the client address."""
+    key = request.headers.get(HEADER)
+    if key and current_role() is not None:
+        return key_id(key)
+    return f"addr-{request.remote_addr}"

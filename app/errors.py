@@ -1,0 +1,72 @@
+"""JSON errors: ``{"error": ..., "details": [...]}`` for every failure, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON.
+
+    Args:
+        status: HTTP status code.
+        error: short message.
+        details: optional list of per-item details.
+        headers: optional extra response headers.
+    """
+
+    def __init__(self, status: int, error: str, details=None, headers=None):
+        super().__init__(error)
+        self.status, self.error = status, error
+        self.details, self.headers = list(details or []), dict(headers or {})
+
+
+def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
+    """One entry per bad field, without echoing inputs or the schema.
+
+    Args:
+        exc: the pydantic validation error.
+        prefix: location prefix (e.g. ``("records",)``).
+
+    Returns:
+        ``[{"field": "Age", "message": ..., "type": ...}, ...]``
+    """
+    out = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = [str(p) for p in (*prefix, *err["loc"])]
+        out.append({"field": ".".join(loc) or "body", "message": err["msg"], "type": err["type"]})
+    return out
+
+
+def error_response(status: int, error: str, details=(), headers=None):
+    """A JSON error response."""
+    resp = jsonify({"error": error, "details": list(details)})
+    resp.status_code = status
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error as JSON; unexpected errors are logged and answered generically."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.error, exc.details, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type",)}
+        description = exc.description if exc.code == 429 else exc.name
+        return error_response(exc.code or 500, str(description), (), headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal server error")

@@ -1,0 +1,102 @@
+"""Assembly of the app: state, blueprints, error handlers, rate limits, telemetry hooks."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import mlflow
+from flask import Flask, g, request
+from flask_limiter import Limiter
+from mlflow.tracking import MlflowClient
+
+from app import auth, docs, feedback, health, predict, telemetry, versions
+from app.background import Periodic
+from app.errors import register_error_handlers
+from app.live_metrics import LiveMetrics
+from app.models import ModelStore
+from app.predictlog import make_engine
+from app.schemas import build_models
+from app.settings import load_settings
+from app.state import State
+from steps.config import compose, to_container
+from steps.tracking import tracking_uri
+
+log = logging.getLogger("app")
+OPEN_BLUEPRINTS = (health.bp, docs.bp)  # no key, no rate limit (health, metrics, docs)
+
+
+def build(config: dict | None) -> Flask:
+    """See ``app.create_app``."""
+    cfg = compose([f"dataset={(config or {}).get('MODEL_NAME') or _env_model()}"])
+    settings = load_settings(config, to_container(cfg, "serve"))
+    dataset = to_container(cfg, "dataset")
+    keyring = auth.KeyRing(settings.client_keys, settings.admin_keys, settings.INSECURE_DEV_MODE)
+    if not (settings.client_keys or settings.admin_keys or settings.INSECURE_DEV_MODE):
+        raise RuntimeError("no API keys configured: set API_KEYS / ADMIN_API_KEYS (or run "
+                           "`python -m app.devkeys`), or INSECURE_DEV_MODE=1 for local use")
+    uri = settings.MLFLOW_TRACKING_URI or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    engine = make_engine(settings.PREDICTION_DB_URL)
+    store = ModelStore(client, settings.MODEL_NAME, settings.SERVING_ALIAS,
+                       settings.CHALLENGER_ALIAS)
+    st = State(settings=settings, dataset=dataset, keys=keyring, store=store, engine=engine,
+               requests=build_models(dataset["schema"], dataset, settings.MAX_BATCH),
+               live=LiveMetrics(engine, client, settings.MODEL_NAME, dataset["task"]))
+
+    app = Flask("caretflow")
+    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_CONTENT_LENGTH
+    app.json.sort_keys = False
+    app.extensions["caretflow"] = st
+    register_error_handlers(app)
+    _limits(app, settings)
+    for bp in (predict.bp, feedback.bp, versions.bp, health.bp, docs.bp):
+        app.register_blueprint(bp)
+    _telemetry_hooks(app)
+    _start(st)
+    return app
+
+
+def _env_model() -> str:
+    import os
+
+    return os.environ.get("MODEL_NAME") or "churn"
+
+
+def _limits(app: Flask, settings) -> None:
+    limiter = Limiter(auth.limit_key, app=app, storage_uri=settings.RATE_LIMIT_STORAGE_URI,
+                      default_limits=[settings.RATE_LIMIT] if settings.RATE_LIMIT else [],
+                      headers_enabled=True, strategy="fixed-window")
+    for bp in OPEN_BLUEPRINTS:
+        limiter.exempt(bp)
+    app.extensions["caretflow_limiter"] = limiter
+
+
+def _telemetry_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        tel = telemetry.get()
+        tel.requests.labels(route, request.method, str(response.status_code)).inc()
+        tel.latency.labels(route).observe(time.perf_counter() - g.get("started", 0.0))
+        return response
+
+
+def _start(st: State) -> None:
+    """First alias resolution (bounded wait), then the background loops."""
+    settings = st.settings
+    if not settings.BACKGROUND:
+        st.store.refresh()
+        return
+    refresher = Periodic("alias-refresh", settings.ALIAS_REFRESH_SECONDS, st.store.refresh)
+    st.tasks.append(refresher.start())
+    st.store.attempted.wait(settings.STARTUP_WAIT_SECONDS)
+    if not st.store.ready:
+        log.warning("no model loaded yet (%s); /health answers 503 until one is",
+                    st.store.registry_error or "still loading")
+    st.tasks.append(Periodic("live-metrics", settings.LIVE_METRICS_SECONDS, st.live.tick).start())

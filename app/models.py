@@ -1,0 +1,185 @@
+"""Registered models served by alias: cached per version, re-resolved in the background."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from app import telemetry
+from app.fastpath import accelerate, probe_columns
+from steps.registry import load_model
+
+log = logging.getLogger(__name__)
+CACHE_SIZE = 8
+RETRY_FAILED_SECONDS = 30.0  # a version that failed to load is retried this often
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded model version."""
+
+    version: str
+    version_name: str
+    run_id: str
+    model: object  # CaretflowModel, possibly with the verified fast path
+
+
+class LoadError(RuntimeError):
+    """A model version could not be loaded (the reason is kept for /health and /versions)."""
+
+
+class ModelStore:
+    """Which versions serve, and the loaded models.
+
+    Args:
+        client: MLflow client bound to the tracking store.
+        name: registered model name.
+        alias: serving alias (the default version).
+        challenger_alias: alias of the A/B challenger.
+    """
+
+    def __init__(self, client: MlflowClient, name: str, alias: str, challenger_alias: str):
+        self.client, self.name = client, name
+        self.alias, self.challenger_alias = alias, challenger_alias
+        self.aliases: dict[str, str] = {}
+        self.default: Served | None = None
+        self.challenger: Served | None = None
+        self.load_errors: dict[str, str] = {}
+        self.registry_error: str | None = None
+        self.last_refresh: float | None = None
+        self._cache: OrderedDict[str, Served] = OrderedDict()
+        self._lock = threading.RLock()
+        self._loading: dict[str, threading.Lock] = {}
+        self._failed_at: dict[str, float] = {}
+        self.attempted = threading.Event()  # set once the first refresh has finished
+
+    @property
+    def ready(self) -> bool:
+        """A default model is loaded."""
+        return self.default is not None
+
+    def refresh(self) -> None:
+        """Re-resolve the aliases and load what they point to; keep the old model on failure."""
+        try:
+            self._refresh()
+        finally:
+            self.attempted.set()
+
+    def _refresh(self) -> None:
+        try:
+            aliases = {a: str(v) for a, v in self.client.get_registered_model(self.name)
+                       .aliases.items()}
+        except Exception as exc:  # noqa: BLE001 - registry down or model missing
+            self.registry_error = _reason(exc)
+            log.warning("registry lookup for %s failed: %s", self.name, self.registry_error)
+            return
+        self.registry_error, self.aliases = None, aliases
+        self.last_refresh = time.time()
+        self.default = self._follow(self.alias, self.default)
+        challenger = self._follow(self.challenger_alias, self.challenger)
+        self.challenger = None if challenger is None or (
+            self.default and challenger.version == self.default.version) else challenger
+
+    def _follow(self, alias: str, current: Served | None) -> Served | None:
+        version = self.aliases.get(alias)
+        if version is None:
+            return None if alias != self.alias else current
+        if current is not None and current.version == version:
+            return current
+        if time.time() - self._failed_at.get(version, 0.0) < RETRY_FAILED_SECONDS:
+            return current
+        try:
+            served = self.get(version)
+        except LoadError:
+            return current
+        log.info("@%s now serves %s version %s (%s)", alias, self.name, version,
+                 served.version_name)
+        return served
+
+    def get(self, version: str) -> Served:
+        """The loaded model of ``version`` (loaded once, then cached)."""
+        with self._lock:
+            if version in self._cache:
+                self._cache.move_to_end(version)
+                return self._cache[version]
+            gate = self._loading.setdefault(version, threading.Lock())
+        with gate:
+            with self._lock:
+                if version in self._cache:
+                    return self._cache[version]
+            served = self._load(version)
+            with self._lock:
+                self._cache[version] = served
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+                self.load_errors.pop(version, None)
+                self._failed_at.pop(version, None)
+            return served
+
+    def _load(self, version: str) -> Served:
+        try:
+            mv = self.client.get_model_version(self.name, version)
+            model = load_model(f"models:/{self.name}/{version}")
+            fast = accelerate(model)
+            fast.predict_details(probe_columns(model.input_schema, n=1))  # warm up
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
+            self.load_errors[version] = _reason(exc)
+            self._failed_at[version] = time.time()
+            telemetry.get().load_failures.labels(version=version).inc()
+            log.error("cannot load %s version %s: %s", self.name, version,
+                      self.load_errors[version])
+            raise LoadError(self.load_errors[version]) from None
+        name = mv.tags.get("version_name") or getattr(model, "version_name", None) or version
+        return Served(version, name, mv.run_id, fast)
+
+    def resolve(self, version_name: str) -> str | None:
+        """Version number for an alias or a version number, or None when unknown."""
+        if version_name in self.aliases:
+            return self.aliases[version_name]
+        try:
+            if version_name.isdigit():
+                return str(self.client.get_model_version(self.name, version_name).version)
+            return str(self.client.get_model_version_by_alias(self.name, version_name).version)
+        except MlflowException:
+            return None
+
+    def move_alias(self, version: str, tags: dict[str, str]) -> Served:
+        """Load ``version`` first, then point the serving alias at it and tag who/when."""
+        served = self.get(version)
+        self.client.set_registered_model_alias(self.name, self.alias, version)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version, key, value)
+        self.aliases[self.alias] = version
+        self.default = served
+        if self.challenger is not None and self.challenger.version == version:
+            self.challenger = None
+        return served
+
+    def status(self) -> dict:
+        """What /health and /versions report about serving."""
+        return {
+            "model_name": self.name,
+            "serving_alias": self.alias,
+            "default_version": self.default.version if self.default else None,
+            "default_version_name": self.default.version_name if self.default else None,
+            "challenger_version": self.challenger.version if self.challenger else None,
+            "alias_target": self.aliases.get(self.alias),
+            "load_errors": dict(self.load_errors),
+            "registry_error": self.registry_error,
+            "last_refresh_age_s": None if self.last_refresh is None
+            else round(time.time() - self.last_refresh, 3),
+        }
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason without stack traces or local paths."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"(\w+://)?(/[^\s'\"]+)+", "<path>", text)
+    return f"{type(exc).__name__}: {text[:200]}"

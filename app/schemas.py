@@ -1,0 +1,105 @@
+"""Request models generated from the data set's input schema (pydantic), and their use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from app.errors import ApiError, field_errors
+
+NAME = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _no_bool_or_text(value):
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+def _feature_type(spec: dict):
+    bounds = {k: spec[v] for k, v in (("ge", "min"), ("le", "max")) if spec.get(v) is not None}
+    if spec["type"] == "category":
+        return Literal[tuple(str(c) for c in spec["categories"])]
+    base = int if spec["type"] == "int" else float
+    return Annotated[base, BeforeValidator(_no_bool_or_text), Field(allow_inf_nan=False, **bounds)]
+
+
+def _truth_type(task: str):
+    if task == "classification":
+        return Annotated[int, BeforeValidator(_no_bool_or_text), Field(ge=0, le=1)]
+    return Annotated[float, BeforeValidator(_no_bool_or_text), Field(allow_inf_nan=False)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+@dataclass
+class RequestModels:
+    """The pydantic models of one data set, and what the server needs to use them."""
+
+    features: list[str]
+    record: type[BaseModel]
+    single: type[BaseModel]
+    batch: type[BaseModel]
+    feedback: type[BaseModel]
+    routing_key: str | None
+
+
+def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
+    """Models for one record, a batch and a feedback item, from the input schema.
+
+    Args:
+        schema: column -> ``{type, min, max, categories}``.
+        dataset: the data set config (``task``, ``routing_key``, ``id_columns``,
+            ``personal_columns``).
+        max_batch: most records in one batch.
+
+    Returns:
+        The request models.
+    """
+    task, routing = dataset["task"], dataset.get("routing_key")
+    fields: dict[str, Any] = {col: (_feature_type(spec), ...) for col, spec in schema.items()}
+    for col in dataset.get("id_columns", []):
+        if col not in fields:  # accepted, never stored except the routing key
+            text = Annotated[str, Field(max_length=200)]
+            fields[col] = (Annotated[int, BeforeValidator(_no_bool_or_text)] | text | None, None)
+    if routing and routing not in fields:
+        fields[routing] = (int | Annotated[str, Field(max_length=200)] | None, None)
+    fields["true_value"] = (_truth_type(task) | None, None)
+    record = create_model("Record", __base__=_Base, **fields)
+    options = {"version_name": (NAME | None, None), "enable_ab_testing": (bool, False)}
+    single = create_model("PredictRecord", __base__=record, **options)
+    records = Annotated[list[record], Field(min_length=1, max_length=max_batch)]
+    batch = create_model("PredictBatch", __base__=_Base, records=(records, ...), **options)
+    feedback = create_model("Feedback", __base__=_Base,
+                            prediction_id=(Annotated[str, Field(min_length=1, max_length=64)], ...),
+                            true_value=(_truth_type(task), ...))
+    return RequestModels(list(schema), record, single, batch, feedback, routing)
+
+
+def validate(model: type[BaseModel], data, prefix: tuple = ()):
+    """Validate ``data`` or raise a 422 with one entry per bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid request", field_errors(exc, prefix)) from None
+
+
+def columns(records: list, names: list[str]) -> dict[str, np.ndarray]:
+    """Column arrays for the model (the fast path of the feature transformers)."""
+    return {name: np.array([getattr(r, name) for r in records]) for name in names}
+
+
+def stored_inputs(record, names: list[str]) -> dict:
+    """The features of one record as stored in the prediction log (no personal data)."""
+    return {name: getattr(record, name) for name in names}
+
+
+def routing_value(record, key: str | None) -> str | None:
+    """The record's routing key value as text, or None."""
+    value = getattr(record, key, None) if key else None
+    return None if value is None else str(value)
