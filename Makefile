@@ -29,7 +29,8 @@ train: setup
 
 serve: setup
 	$(BIN)/python -m app.devkeys
-	$(BIN)/gunicorn -c app/gunicorn.conf.py 'app:create_app()'
+	@if [ -z "$$API_KEYS$$ADMIN_API_KEYS" ]; then set -a; . ./.caretflow/dev_keys.env; set +a; fi; \
+	exec $(BIN)/gunicorn -c app/gunicorn.conf.py 'app:create_app()'
 
 run: train serve
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine,
-    event, func, select,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError

@@ -1,0 +1,52 @@
+"""gunicorn settings: ``gunicorn -c app/gunicorn.conf.py 'app:create_app()'``.
+
+Each worker builds its own app (no preload), so each has its own background threads
+(alias refresh, live metrics) and its own database connections.
+"""
+
+import os
+import shutil
+import tempfile
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WORKERS", "2"))
+threads = int(os.environ.get("THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # model loading happens in the worker
+graceful_timeout = 10
+keepalive = 5
+preload_app = False
+limit_request_line = 4096
+limit_request_fields = 50
+accesslog = os.environ.get("ACCESS_LOG") or None
+loglevel = os.environ.get("LOG_LEVEL", "info")
+
+# A stopped registry must not hang a worker for minutes inside MLflow's HTTP retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+# Prometheus multiprocess mode: every worker writes its samples to a shared directory.
+_OWN_PROM_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_PROM_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="caretflow-prom-")
+
+
+def on_starting(server):
+    """Start from an empty metrics directory."""
+    prom = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(prom, exist_ok=True)
+    for name in os.listdir(prom):
+        os.remove(os.path.join(prom, name))
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this config created."""
+    if _OWN_PROM_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
