@@ -60,7 +60,7 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
             ),
         )
     )
-    if task == "classification" and ds.resample == "smote":
+    if task == "classification" and cfg.resample == "smote":
         steps.append(("resample", SMOTE(random_state=cfg.seed)))
     steps.append(("model", estimator))
     return Pipeline(steps)
@@ -89,7 +89,7 @@ def _slim_for_serving(pipeline: Pipeline) -> None:
     if "n_jobs" in est.get_params():
         est.set_params(n_jobs=1)
     for i, (name, step) in enumerate(pipeline.steps):
-        if name == "resample":
+        if name == "resample" and hasattr(step, "get_params"):
             pipeline.steps[i] = (name, clone(step))
 
 
