@@ -63,8 +63,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type",)}
-        description = exc.description if exc.code == 429 else exc.name
-        return error_response(exc.code or 500, str(description), (), headers)
+        if exc.code == 429:
+            return error_response(429, "rate limit exceeded", [str(exc.description)], headers)
+        return error_response(exc.code or 500, str(exc.name), (), headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

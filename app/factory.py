@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import mlflow
@@ -36,7 +37,8 @@ def build(config: dict | None) -> Flask:
         raise RuntimeError("no API keys configured: set API_KEYS / ADMIN_API_KEYS (or run "
                            "`python -m app.devkeys`), or INSECURE_DEV_MODE=1 for local use")
     uri = settings.MLFLOW_TRACKING_URI or tracking_uri()
-    mlflow.set_tracking_uri(uri)
+    if os.environ.get("MLFLOW_TRACKING_URI") != uri:  # artifact downloads use the global URI
+        mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     engine = make_engine(settings.PREDICTION_DB_URL)
     store = ModelStore(client, settings.MODEL_NAME, settings.SERVING_ALIAS,
@@ -59,15 +61,14 @@ def build(config: dict | None) -> Flask:
 
 
 def _env_model() -> str:
-    import os
-
     return os.environ.get("MODEL_NAME") or "churn"
 
 
 def _limits(app: Flask, settings) -> None:
     limiter = Limiter(auth.limit_key, app=app, storage_uri=settings.RATE_LIMIT_STORAGE_URI,
                       default_limits=[settings.RATE_LIMIT] if settings.RATE_LIMIT else [],
-                      headers_enabled=True, strategy="fixed-window")
+                      headers_enabled=True, strategy="fixed-window",
+                      enabled=bool(settings.RATE_LIMIT))
     for bp in OPEN_BLUEPRINTS:
         limiter.exempt(bp)
     app.extensions["caretflow_limiter"] = limiter

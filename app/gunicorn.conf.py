@@ -20,6 +20,10 @@ limit_request_line = 4096
 limit_request_fields = 50
 accesslog = os.environ.get("ACCESS_LOG") or None
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# The control socket defaults to one per user: off unless a path is given, so several
+# instances (and tests) can run side by side.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 # A stopped registry must not hang a worker for minutes inside MLflow's HTTP retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")

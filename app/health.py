@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import orjson
@@ -31,7 +32,7 @@ def health():
     ready = st.store.ready
     body = {"status": "ok" if ready and not status["registry_error"] else
             ("degraded" if ready else "not_ready"),
-            "ready": ready, "registry_reachable": status["registry_error"] is None
+            "ready": ready, "worker_pid": os.getpid(), "registry_reachable": status["registry_error"] is None
             and st.store.last_refresh is not None, **status}
     return json_response(body, 200 if ready else 503)
 

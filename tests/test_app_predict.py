@@ -1,0 +1,76 @@
+"""/predict: one record, batches, explicit versions, inline feedback, what gets stored."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.app_helpers import RECORD, client, headers, shared_app  # noqa: F401
+
+FIELDS = {"prediction", "prediction_id", "model_version", "version_name", "arm", "probability",
+          "threshold"}
+
+
+def _db(app) -> sqlite3.Connection:
+    url = app.extensions["caretflow"].settings.PREDICTION_DB_URL
+    return sqlite3.connect(url.removeprefix("sqlite:///"))
+
+
+def test_single_record_answers_the_contract(client, tiny_registry):
+    r = client.post("/predict", json=RECORD, headers=headers())
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert set(body) == FIELDS
+    assert body["prediction"] in (0, 1) and 0.0 <= body["probability"] <= 1.0
+    assert body["prediction"] == int(body["probability"] >= body["threshold"])
+    from mlflow.tracking import MlflowClient
+
+    champion = MlflowClient(tiny_registry["uri"]).get_model_version_by_alias("churn", "champion")
+    assert body["arm"] == "default" and body["model_version"] == str(champion.version)
+
+
+def test_batch_is_one_answer_per_record_in_order(client):
+    records = [RECORD, {**RECORD, "Age": 70, "IsActiveMember": 0}, {**RECORD, "Balance": 5e4}]
+    r = client.post("/predict", json={"records": records}, headers=headers())
+    assert r.status_code == 200
+    preds = r.json["predictions"]
+    assert len(preds) == 3 and len({p["prediction_id"] for p in preds}) == 3
+    single = client.post("/predict", json=records[1], headers=headers()).json
+    assert preds[1]["probability"] == single["probability"]
+
+
+def test_explicit_version_by_alias_and_number(client):
+    by_alias = client.post("/predict", json={**RECORD, "version_name": "v4_xgboost"},
+                           headers=headers()).json
+    by_number = client.post("/predict", json={**RECORD, "version_name": by_alias["model_version"]},
+                            headers=headers()).json
+    assert by_alias["version_name"] == "v4_xgboost" == by_number["version_name"]
+    assert by_alias["probability"] == by_number["probability"]
+
+
+def test_fast_path_matches_the_logged_pipeline(shared_app):
+    import numpy as np
+
+    from app.fastpath import probe_columns
+    from steps.registry import load_model
+
+    st = shared_app.extensions["caretflow"]
+    for served in (st.store.default, st.store.challenger):
+        plain = load_model(f"models:/churn/{served.version}")
+        X = probe_columns(plain.input_schema, n=5, seed=11)
+        got, want = served.model.predict_details(X), plain.predict_details(X)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-9)
+
+
+def test_prediction_and_inline_feedback_are_stored_without_personal_data(client, shared_app):
+    record = {**RECORD, "CustomerId": 15634602, "Surname": "Hargrave", "RowNumber": 1,
+              "true_value": 1}
+    pid = client.post("/predict", json=record, headers=headers()).json["prediction_id"]
+    with _db(shared_app) as conn:
+        row = conn.execute("select routing_key, inputs from predictions where id=?",
+                           (pid,)).fetchone()
+        truth = conn.execute("select true_value, source from feedback where prediction_id=?",
+                             (pid,)).fetchone()
+        dump = "\n".join(str(r) for r in conn.execute("select * from predictions"))
+    assert row[0] == "15634602" and "Hargrave" not in dump and "RowNumber" not in row[1]
+    assert truth == (1.0, "inline")
