@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,8 @@ import pandas as pd
 from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
 
-from steps.config import resolve_path, stable_hash, to_container
+from steps.cache import sha256_of
+from steps.config import resolve_path, to_container
 from steps.ratings_generator import generate_ratings
 
 ORACLE_COLUMNS = ["expected_rating"]
@@ -18,24 +18,6 @@ ORACLE_COLUMNS = ["expected_rating"]
 
 class DataValidationError(ValueError):
     """Raw data does not match the data set config; the message names each problem."""
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fingerprint(ds: DictConfig) -> str:
-    """Identity of the raw input: the file's sha256, or the generator's parameters."""
-    source = ds.source
-    if source.kind == "csv":
-        path = resolve_path(source.path)
-        return sha256_of(path) if path.exists() else f"missing:{path}"
-    return stable_hash(to_container(source))
 
 
 def load_raw(ds: DictConfig) -> pd.DataFrame:

@@ -14,8 +14,9 @@ from omegaconf import DictConfig
 from steps import data as D
 from steps import metrics as M
 from steps import plots, registry, tracking
+from steps.cache import evaluate_key, preprocess_key
 from steps.config import normalise_argv, to_container
-from steps.preprocess import load_split, preprocess_key
+from steps.preprocess import load_split
 from steps.selection import Candidate, apply_gate, choose
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ def _log_to_origin(run_id: str, metrics: dict[str, float]) -> None:
     now = int(pd.Timestamp.now().timestamp() * 1000)
     batch = [Metric(f"test_{k}", float(v), now, 0) for k, v in metrics.items()]
     MlflowClient().log_batch(run_id, metrics=batch)
-
-
-def evaluate_key(cfg: DictConfig, preprocess_run_id: str, train_run_ids) -> str:
-    """Cache key of the evaluate step."""
-    return tracking.cache_key(
-        "evaluate", cfg, D.fingerprint(cfg.dataset), [preprocess_run_id, *train_run_ids]
-    )
 
 
 def evaluate(cfg: DictConfig) -> dict:

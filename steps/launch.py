@@ -25,14 +25,30 @@ def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = 
     """Run ``mlflow run . -e main``; return (completed process, wall seconds)."""
     subprocess.run(
         [str(BIN / "python"), "-m", "steps.tracking", "ensure-experiment", dataset],
-        cwd=ROOT, env=env_with(tracking_uri), check=True, capture_output=True,
+        cwd=ROOT,
+        env=env_with(tracking_uri),
+        check=True,
+        capture_output=True,
     )
-    cmd = [str(BIN / "mlflow"), "run", ".", "-e", "main", "--env-manager", "local",
-           "--experiment-name", f"caretflow-{dataset}", "-P", f"dataset={dataset}",
-           "-P", f"overrides={overrides}"]
+    cmd = [
+        str(BIN / "mlflow"),
+        "run",
+        ".",
+        "-e",
+        "main",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        f"caretflow-{dataset}",
+        "-P",
+        f"dataset={dataset}",
+        "-P",
+        f"overrides={overrides}",
+    ]
     for key, value in params.items():
         cmd += ["-P", f"{key}={value}"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True,
-                          text=True, timeout=3600)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True, text=True, timeout=3600
+    )
     return proc, time.perf_counter() - start

@@ -16,6 +16,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from steps import tracking
+from steps.cache import evaluate_key, preprocess_key, train_key
 from steps.config import ROOT, compose, split_overrides
 
 log = logging.getLogger("caretflow.main")
@@ -56,10 +57,6 @@ def _label(entry: str, params: dict) -> str:
 
 def run_pipeline(dataset: str, versions: list[str], overrides: list[str], force: bool) -> dict:
     """Run (or reuse) every step; return the run ids and the evaluation outcome."""
-    from steps.evaluate import evaluate_key
-    from steps.preprocess import preprocess_key
-    from steps.train import train_key
-
     unknown = [v for v in versions if not (ROOT / "conf" / "version" / f"{v}.yaml").exists()]
     if unknown:
         raise SystemExit(f"unknown versions {unknown}; known: {list(ALL_VERSIONS)}")

@@ -12,16 +12,12 @@ from omegaconf import DictConfig
 
 from steps import data as D
 from steps import tracking
+from steps.cache import fingerprint, preprocess_key
 from steps.config import normalise_argv, resolve_path
 from steps.ratings_generator import noise_floor_rmse
 
 log = logging.getLogger(__name__)
 SPLIT_DIR = "split"
-
-
-def preprocess_key(cfg: DictConfig) -> str:
-    """Cache key of the preprocess step for this config."""
-    return tracking.cache_key("preprocess", cfg, D.fingerprint(cfg.dataset))
 
 
 def preprocess(cfg: DictConfig) -> str:
@@ -59,7 +55,7 @@ def preprocess(cfg: DictConfig) -> str:
                 stats["test_noise_floor_rmse"],
             )
         mlflow.log_metrics(stats)
-        mlflow.set_tag("data_fingerprint", D.fingerprint(ds))
+        mlflow.set_tag("data_fingerprint", fingerprint(ds))
         _log_inputs(df, train, test, ds)
         return run.info.run_id
 

@@ -1,10 +1,9 @@
-"""MLflow tracking set-up, step runs, and the cache keys that let ``main`` reuse them."""
+"""MLflow tracking set-up, step runs, and finding a finished run by its cache key."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import os
 import subprocess
@@ -17,17 +16,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from steps.config import ROOT, flatten, stable_hash, to_container
+from steps.cache import code_version
+from steps.config import ROOT, flatten, to_container
 
 log = logging.getLogger(__name__)
 
-CODE_PATHS = ("steps", "conf", "MLproject")
-# Config keys that can change what a step produces (anything else is runtime detail).
-CACHE_SCOPE = {
-    "preprocess": ("dataset", "seed", "profile.max_rows"),
-    "train": None,  # the whole resolved config
-    "evaluate": ("dataset",),
-}
 TAG_STEP, TAG_KEY, TAG_DATASET = "caretflow.step", "caretflow.cache_key", "caretflow.dataset"
 PARENT_ENV = "CARETFLOW_PARENT_RUN_ID"
 
@@ -74,19 +67,6 @@ def setup(dataset: str) -> str:
     return exp_id
 
 
-def code_version() -> str:
-    """Hash of the pipeline code and configs (works without git)."""
-    digest = hashlib.sha256()
-    for top in CODE_PATHS:
-        path = ROOT / top
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file() and f.suffix in {".py", ".yaml", ""} and "__pycache__" not in f.parts:
-                digest.update(str(f.relative_to(ROOT)).encode())
-                digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def git_commit() -> str:
     """HEAD commit of the repo, or ``unknown`` outside git."""
     try:
@@ -101,30 +81,6 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def cache_key(step: str, cfg: DictConfig, data_fingerprint: str, upstream=()) -> str:
-    """Identity of a step's inputs: entry point, scoped config, data, upstream runs, code."""
-    scope = CACHE_SCOPE[step]
-    resolved = OmegaConf.create(to_container(cfg))
-    conf = (
-        OmegaConf.to_container(resolved)
-        if scope is None
-        else {k: _plain(OmegaConf.select(resolved, k)) for k in scope}
-    )
-    return stable_hash(
-        {
-            "step": step,
-            "config": conf,
-            "data": data_fingerprint,
-            "upstream": sorted(upstream),
-            "code": code_version(),
-        }
-    )
-
-
-def _plain(value):
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
 def find_cached_run(experiment_id: str, step: str, key: str) -> str | None:

@@ -13,15 +13,11 @@ from sklearn.inspection import permutation_importance
 from steps import data as D
 from steps import plots, registry, tracking
 from steps.build import FitResult, fit_version
+from steps.cache import preprocess_key, train_key
 from steps.config import normalise_argv
-from steps.preprocess import load_split, preprocess, preprocess_key
+from steps.preprocess import load_split, preprocess
 
 log = logging.getLogger(__name__)
-
-
-def train_key(cfg: DictConfig, preprocess_run_id: str) -> str:
-    """Cache key of the train step: whole config, data, upstream preprocess run, code."""
-    return tracking.cache_key("train", cfg, D.fingerprint(cfg.dataset), [preprocess_run_id])
 
 
 def resolve_preprocess_run(cfg: DictConfig, experiment_id: str) -> str:
