@@ -2,10 +2,10 @@
 
 A rating is ``round(clip(mu + b_user + b_item + affinity + price + noise, 1, 5))`` where
 
-- ``b_user ~ N(0, 0.55)``: per-user leniency, not explained by age or gender;
-- ``b_item ~ N(0, 0.45)``: per-item quality, not explained by category or price;
+- ``b_user ~ N(0, user_sd)``: per-user leniency, not explained by age or gender;
+- ``b_item ~ N(0, item_sd)``: per-item quality, not explained by category or price;
 - ``affinity``: age band x category (young like A, middle-aged B, older C) of
-  size 0.35, plus a per-user taste for one category (``N(0, 0.3)`` per category);
+  size 0.35, plus a per-user taste per category (``N(0, taste_sd)``);
 - ``price``: price sensitivity ``-0.006 * (price - 55) * s_user`` with
   ``s_user ~ U(0.5, 1.5)``;
 - ``noise ~ N(0, noise_sd)`` then rounding to the 1..5 scale.
@@ -32,8 +32,11 @@ def generate_ratings(
     n_users: int = 100,
     n_items: int = 50,
     density: float = 0.8,
-    noise_sd: float = 0.5,
+    noise_sd: float = 0.45,
     seed: int = 7,
+    user_sd: float = 0.75,
+    item_sd: float = 0.6,
+    taste_sd: float = 0.3,
 ) -> pd.DataFrame:
     """Generate the ratings table; ``expected_rating`` is the oracle (not a feature)."""
     rng = np.random.default_rng(seed)
@@ -51,9 +54,9 @@ def generate_ratings(
             "item_price": np.round(rng.uniform(10, 100, n_items), 2),
         }
     )
-    b_user = rng.normal(0, 0.55, n_users)
-    b_item = rng.normal(0, 0.45, n_items)
-    taste = rng.normal(0, 0.3, (n_users, 3))
+    b_user = rng.normal(0, user_sd, n_users)
+    b_item = rng.normal(0, item_sd, n_items)
+    taste = rng.normal(0, taste_sd, (n_users, 3))
     sensitivity = rng.uniform(0.5, 1.5, n_users)
 
     pairs = [(u, i) for u in range(n_users) for i in range(n_items) if rng.random() < density]
