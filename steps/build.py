@@ -17,7 +17,8 @@ from sklearn.base import clone
 from steps import metrics as M
 from steps.config import to_container
 from steps.drift import training_reference
-from steps.features import TabularFeatures, TargetStatsEncoder
+from steps.encoders import BaselineBiases, TargetStatsEncoder
+from steps.features import TabularFeatures
 from steps.model import CaretflowModel
 from steps.search import cv_splitter, run_search
 
@@ -46,15 +47,20 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
     """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
     ds = cfg.dataset
     groups = [list(g) for g in ds.features.target_encoded]
-    te_names = TargetStatsEncoder.output_names(groups)
+    encoded = TargetStatsEncoder.output_names(groups)
     steps = []
     if groups:
         steps.append(("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed)))
+    baseline = ds.features.get("baseline")
+    if baseline:
+        user, item = baseline
+        steps.append(("baseline", BaselineBiases(user=user, item=item, random_state=cfg.seed)))
+        encoded += list(BaselineBiases.OUTPUT)
     steps.append(
         (
             "features",
             TabularFeatures(
-                numeric=[*ds.features.numeric, *te_names],
+                numeric=[*ds.features.numeric, *encoded],
                 categories={c: list(ds.schema[c].categories) for c in ds.features.categorical},
                 engineered=list(ds.features.engineered),
             ),

@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from steps.features import TabularFeatures, TargetStatsEncoder
+from steps.encoders import BaselineBiases, TargetStatsEncoder
+from steps.features import TabularFeatures
 
 
 def _frame(n=50, seed=0):
@@ -72,3 +73,18 @@ def test_unseen_ids_fall_back_to_prior():
     assert out["te_user_id"][0] == 1.5
     assert out["te_user_id"][1] == 2.5 and out["n_user_id"][1] == 0
     assert out["te_user_id__cat"][0] == 1.0
+
+
+def test_baseline_biases_recover_user_and_item_effects():
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 30, 3000), rng.integers(0, 20, 3000)
+    bu, bi = rng.normal(0, 1, 30), rng.normal(0, 1, 20)
+    y = 3 + bu[users] + bi[items] + rng.normal(0, 0.3, 3000)
+    X = {"user_id": users, "item_id": items}
+    enc = BaselineBiases(reg=1.0).fit(X, y)
+    pred = enc.transform(X)["bl_pred"]
+    assert np.sqrt(np.mean((pred - (3 + bu[users] + bi[items])) ** 2)) < 0.1
+    oof = enc.fit_transform(X, y)["bl_pred"]
+    assert np.sqrt(np.mean((oof - y) ** 2)) > np.sqrt(np.mean((pred - y) ** 2))
+    unseen = enc.transform({"user_id": np.array([999]), "item_id": np.array([999])})
+    assert unseen["bl_user"][0] == 0 and unseen["bl_item"][0] == 0

@@ -1,0 +1,151 @@
+"""Id encoders for recommender data: out-of-fold target statistics and baseline biases.
+
+Both fit on training rows only. ``fit_transform`` (what a pipeline calls while fitting)
+encodes each training row from the other folds, so the estimator never sees a row's own
+target; ``transform`` uses what all training rows taught. Unseen ids fall back to priors.
+Outputs are column mappings (the input columns plus the new ones).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
+
+
+def _columns(X) -> dict[str, np.ndarray]:
+    return {c: np.asarray(X[c]) for c in X}
+
+
+def _take(X, idx) -> dict[str, np.ndarray]:
+    return {c: np.asarray(X[c])[idx] for c in X}
+
+
+def _keys(X, cols) -> np.ndarray:
+    keys = np.asarray(X[cols[0]]).astype(str)
+    for c in cols[1:]:
+        keys = np.char.add(np.char.add(keys, "|"), np.asarray(X[c]).astype(str))
+    return keys
+
+
+def _group_sums(keys: np.ndarray, values: np.ndarray):
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return uniq, inverse, np.bincount(inverse, weights=values), counts
+
+
+class OutOfFoldEncoder(TransformerMixin, BaseEstimator):
+    """Base class: subclasses define ``_learn(X, y) -> state`` and ``_encode(X, state)``."""
+
+    def __init__(self, n_splits=5, random_state=0):
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Learn the encoding from all training rows."""
+        self.state_ = self._learn(X, np.asarray(y, dtype=float))
+        return self
+
+    def transform(self, X) -> dict[str, np.ndarray]:
+        """Input columns plus the encodings."""
+        out = _columns(X)
+        out.update(self._encode(X, self.state_))
+        return out
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit on all rows, but encode each row from the other folds only."""
+        self.fit(X, y)
+        y = np.asarray(y, dtype=float)
+        out, encoded = _columns(X), {}
+        folds = KFold(self.n_splits, shuffle=True, random_state=self.random_state).split(y)
+        for fit_idx, enc_idx in folds:
+            state = self._learn(_take(X, fit_idx), y[fit_idx])
+            for name, values in self._encode(_take(X, enc_idx), state).items():
+                encoded.setdefault(name, np.empty(len(y)))[enc_idx] = values
+        out.update(encoded)
+        return out
+
+
+class TargetStatsEncoder(OutOfFoldEncoder):
+    """Shrunk mean target and log count per id (or id x category) group.
+
+    Args:
+        groups: list of column lists, e.g. ``[["user_id"], ["user_id", "item_category"]]``.
+        smoothing: pseudo-count pulling small groups towards the global mean.
+    """
+
+    def __init__(self, groups=(), smoothing=5.0, n_splits=5, random_state=0):
+        super().__init__(n_splits=n_splits, random_state=random_state)
+        self.groups = groups
+        self.smoothing = smoothing
+
+    @staticmethod
+    def output_names(groups) -> list[str]:
+        """Names of the columns this encoder adds."""
+        return [f"{p}_{'__'.join(cols)}" for cols in groups for p in ("te", "n")]
+
+    def _learn(self, X, y) -> dict:
+        stats = []
+        for cols in self.groups:
+            uniq, _, sums, counts = _group_sums(_keys(X, cols), y)
+            stats.append(
+                {k: [float(s), float(n)] for k, s, n in zip(uniq, sums, counts, strict=True)}
+            )
+        return {"prior": float(y.mean()), "stats": stats}
+
+    def _encode(self, X, state) -> dict[str, np.ndarray]:
+        out = {}
+        for cols, stats in zip(self.groups, state["stats"], strict=True):
+            sn = np.array([stats.get(k, (0.0, 0.0)) for k in _keys(X, cols)], dtype=float)
+            sn = sn.reshape(-1, 2)
+            denom = sn[:, 1] + self.smoothing
+            safe = np.where(denom > 0, denom, 1.0)
+            mean = np.where(
+                denom > 0, (sn[:, 0] + self.smoothing * state["prior"]) / safe, state["prior"]
+            )
+            key = "__".join(cols)
+            out[f"te_{key}"], out[f"n_{key}"] = mean, np.log1p(sn[:, 1])
+        return out
+
+
+class BaselineBiases(OutOfFoldEncoder):
+    """Regularised user and item biases, ``mu + b_user + b_item`` (the baseline predictor).
+
+    Fitted by alternating shrunk means: each item's bias from the ratings net of user
+    biases, each user's net of item biases. Unseen users or items get a bias of 0.
+
+    Args:
+        user: user id column.
+        item: item id column.
+        reg: shrinkage pseudo-count for both biases.
+        n_iter: alternating passes.
+    """
+
+    OUTPUT = ("bl_user", "bl_item", "bl_pred")
+
+    def __init__(
+        self, user="user_id", item="item_id", reg=5.0, n_iter=4, n_splits=5, random_state=0
+    ):
+        super().__init__(n_splits=n_splits, random_state=random_state)
+        self.user = user
+        self.item = item
+        self.reg = reg
+        self.n_iter = n_iter
+
+    def _learn(self, X, y) -> dict:
+        mu = float(y.mean())
+        users, u_inv, _, u_n = _group_sums(_keys(X, [self.user]), y)
+        items, i_inv, _, i_n = _group_sums(_keys(X, [self.item]), y)
+        b_u, b_i = np.zeros(len(users)), np.zeros(len(items))
+        for _ in range(self.n_iter):
+            b_i = np.bincount(i_inv, weights=y - mu - b_u[u_inv]) / (i_n + self.reg)
+            b_u = np.bincount(u_inv, weights=y - mu - b_i[i_inv]) / (u_n + self.reg)
+        return {
+            "mu": mu,
+            "user": dict(zip(users, b_u.tolist(), strict=True)),
+            "item": dict(zip(items, b_i.tolist(), strict=True)),
+        }
+
+    def _encode(self, X, state) -> dict[str, np.ndarray]:
+        bu = np.array([state["user"].get(k, 0.0) for k in _keys(X, [self.user])])
+        bi = np.array([state["item"].get(k, 0.0) for k in _keys(X, [self.item])])
+        return {"bl_user": bu, "bl_item": bi, "bl_pred": state["mu"] + bu + bi}
