@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import mlflow
@@ -37,7 +36,7 @@ def build(config: dict | None) -> Flask:
         raise RuntimeError("no API keys configured: set API_KEYS / ADMIN_API_KEYS (or run "
                            "`python -m app.devkeys`), or INSECURE_DEV_MODE=1 for local use")
     uri = settings.MLFLOW_TRACKING_URI or tracking_uri()
-    if os.environ.get("MLFLOW_TRACKING_URI") != uri:  # artifact downloads use the global URI
+    if mlflow.get_tracking_uri() != uri:  # artifact downloads use the global URI
         mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     engine = make_engine(settings.PREDICTION_DB_URL)
@@ -61,6 +60,8 @@ def build(config: dict | None) -> Flask:
 
 
 def _env_model() -> str:
+    import os
+
     return os.environ.get("MODEL_NAME") or "churn"
 
 

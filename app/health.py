@@ -30,10 +30,10 @@ def health():
     st = state()
     status = st.store.status()
     ready = st.store.ready
-    body = {"status": "ok" if ready and not status["registry_error"] else
-            ("degraded" if ready else "not_ready"),
-            "ready": ready, "worker_pid": os.getpid(), "registry_reachable": status["registry_error"] is None
-            and st.store.last_refresh is not None, **status}
+    reachable = status["registry_error"] is None and st.store.last_refresh is not None
+    body = {"status": ("ok" if reachable else "degraded") if ready else "not_ready",
+            "ready": ready, "registry_reachable": reachable, "worker_pid": os.getpid(),
+            **status}
     return json_response(body, 200 if ready else 503)
 
 

@@ -32,6 +32,17 @@ def copy_registry(registry: dict, dest: Path) -> str:
     return f"sqlite:///{dest / 'mlflow.db'}"
 
 
+def ensure_challenger(uri: str) -> None:
+    """Tests need both arms: point ``challenger`` at the non-champion version if it is unset."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    aliases = client.get_registered_model("churn").aliases
+    if "challenger" not in aliases:
+        other = next(v for a, v in aliases.items() if str(v) != str(aliases["champion"]))
+        client.set_registered_model_alias("churn", "challenger", str(other))
+
+
 def app_config(tmp: Path, **overrides) -> dict:
     """Settings for an in-process app: fast background loops, a private prediction DB."""
     cfg = {"API_KEYS": CLIENT, "ADMIN_API_KEYS": ADMIN,
@@ -105,19 +116,26 @@ class running_app:  # noqa: N801 - used as a context manager
         self.tmp, self.overrides = tmp, overrides
 
     def __enter__(self):
+        from mlflow.tracking._tracking_service import utils
+
         from app import create_app
 
-        self.saved = os.environ.get("MLFLOW_TRACKING_URI")
+        self.saved = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
         os.environ["MLFLOW_TRACKING_URI"] = self.uri
-        self.app = create_app(app_config(self.tmp, **self.overrides))
+        ensure_challenger(self.uri)
+        self.app = create_app(app_config(self.tmp, MLFLOW_TRACKING_URI=self.uri,
+                                         **self.overrides))
         return self.app
 
     def __exit__(self, *exc):
+        import mlflow
+
         self.app.extensions["caretflow"].stop()
-        if self.saved is None:
+        mlflow.set_tracking_uri(self.saved[0])  # the app pinned its own URI globally
+        if self.saved[1] is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
-            os.environ["MLFLOW_TRACKING_URI"] = self.saved
+            os.environ["MLFLOW_TRACKING_URI"] = self.saved[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """One test per class of bad request: JSON errors, never a 500, no internals echoed."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 

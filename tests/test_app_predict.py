@@ -1,4 +1,5 @@
 """/predict: one record, batches, explicit versions, inline feedback, what gets stored."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
