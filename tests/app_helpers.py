@@ -112,7 +112,8 @@ class running_app:  # noqa: N801 - used as a context manager
     """An in-process app over a private registry copy; env restored and threads stopped after."""
 
     def __init__(self, registry: dict, tmp: Path, **overrides):
-        self.uri = copy_registry(registry, tmp / "registry")
+        self.own_store = overrides.pop("MLFLOW_TRACKING_URI", None)
+        self.uri = self.own_store or copy_registry(registry, tmp / "registry")
         self.tmp, self.overrides = tmp, overrides
 
     def __enter__(self):
@@ -122,7 +123,8 @@ class running_app:  # noqa: N801 - used as a context manager
 
         self.saved = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
         os.environ["MLFLOW_TRACKING_URI"] = self.uri
-        ensure_challenger(self.uri)
+        if not self.own_store:
+            ensure_challenger(self.uri)
         self.app = create_app(app_config(self.tmp, MLFLOW_TRACKING_URI=self.uri,
                                          **self.overrides))
         return self.app
