@@ -20,6 +20,7 @@ from steps.drift import training_reference
 from steps.encoders import BaselineBiases, TargetStatsEncoder
 from steps.features import TabularFeatures
 from steps.model import CaretflowModel
+from steps.recommend import build_catalogue
 from steps.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) 
         input_schema=to_container(cfg.dataset, "schema"),
         reference=training_reference(X, to_container(cfg.dataset, "schema")),
         version_name=label,
+        catalogue=build_catalogue(X.assign(**{cfg.dataset.target: y}), cfg.dataset),
         **model_kwargs,
     )
     return FitResult(model, cv_metrics, best_params, table, time.perf_counter() - start)

@@ -32,11 +32,12 @@ def sha256_of(path: Path) -> str:
 
 
 def fingerprint(ds: DictConfig) -> str:
-    """Identity of the raw input: the file's sha256, or the generator's parameters."""
+    """Identity of the raw input: the files' sha256, or the generator's parameters."""
     source = ds.source
-    if source.kind == "csv":
+    if source.kind in ("csv", "movielens"):
         path = resolve_path(source.path)
-        return sha256_of(path) if path.exists() else f"missing:{path}"
+        files = sorted(path.glob("u.*")) if path.is_dir() else [path]
+        return stable_hash([sha256_of(f) if f.exists() else f"missing:{f}" for f in files])
     return stable_hash(to_container(source))
 
 

@@ -25,6 +25,10 @@ def load_raw(ds: DictConfig) -> pd.DataFrame:
     source = ds.source
     if source.kind == "generator":
         return generate_ratings(**to_container(source, "generator"))
+    if source.kind == "movielens":
+        from steps.movielens import load_movielens
+
+        return load_movielens(resolve_path(source.path))
     if source.kind != "csv":
         raise DataValidationError(f"dataset.source.kind: unknown kind {source.kind!r}")
     path = resolve_path(source.path)

@@ -17,6 +17,7 @@ from steps import plots, registry, tracking
 from steps.cache import evaluate_key, preprocess_key
 from steps.config import normalise_argv, to_container
 from steps.preprocess import load_split
+from steps.recommend import ranking_metrics
 from steps.selection import Candidate, apply_gate, choose
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,12 @@ def evaluate(cfg: DictConfig) -> dict:
     key = evaluate_key(cfg, pre_id, [mv.run_id for mv in versions])
     with tracking.step_run("evaluate", cfg, key, run_name=f"evaluate-{ds.name}"):
         mlflow.set_tag("preprocess_run_id", pre_id)
+        rec = ds.get("recommender")
+        users = test[rec.user].to_numpy() if rec and task == "regression" else None
         floor = MlflowClient().get_run(pre_id).data.metrics.get("test_noise_floor_rmse")
         candidates = []
         for mv in versions:
-            cand = _score_version(ds.name, mv, X, y, task, floor)
+            cand = _score_version(ds.name, mv, X, y, task, floor, users)
             mlflow.log_metrics(
                 {f"{cand.version_name}.test_{k}": v for k, v in cand.metrics.items()}
             )
@@ -83,12 +86,14 @@ def evaluate(cfg: DictConfig) -> dict:
     }
 
 
-def _score_version(name, mv, X, y, task, floor) -> Candidate:
+def _score_version(name, mv, X, y, task, floor, users=None) -> Candidate:
     vname = mv.tags.get("version_name", mv.version)
     model = registry.load_model(f"models:/{name}/{mv.version}")
     metrics, raw = score(model, X, y, task)
     if floor:
         metrics["rmse_over_noise_floor"] = metrics["rmse"] / floor
+    if users is not None:
+        metrics.update(ranking_metrics(users, raw, y))
     _log_to_origin(mv.run_id, metrics)
     if task == "classification":
         plots.classification_plots(mv.run_id, y, raw, model.threshold, "test")
@@ -147,6 +152,7 @@ def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
         "mae",
         "r2",
         "interval_coverage",
+        "ndcg_at_10",
         "rmse_over_noise_floor",
     ]
     rows = []

@@ -19,6 +19,7 @@ class CaretflowModel(BaseEstimator):
         input_schema: the data set's input schema (types, ranges, categories).
         reference: training reference per input feature for drift checks.
         version_name: the version config this model was built from.
+        catalogue: users, items and priors for top-k recommendation (recommender data).
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class CaretflowModel(BaseEstimator):
         input_schema=None,
         reference=None,
         version_name=None,
+        catalogue=None,
     ):
         self.pipeline = pipeline
         self.task = task
@@ -42,6 +44,7 @@ class CaretflowModel(BaseEstimator):
         self.input_schema = input_schema
         self.reference = reference
         self.version_name = version_name
+        self.catalogue = catalogue
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (classification)."""

@@ -101,9 +101,7 @@ def _importances(result: FitResult, X, y):
     if hasattr(est, "coef_"):
         return names, np.abs(np.ravel(est.coef_))[: len(names)]
     sample = X.sample(min(len(X), 1500), random_state=0)
-    res = permutation_importance(
-        pipeline, sample, y.loc[sample.index], n_repeats=3, random_state=0
-    )
+    res = permutation_importance(pipeline, sample, y.loc[sample.index], n_repeats=3, random_state=0)
     return list(X.columns), res.importances_mean
 
 
