@@ -6,7 +6,12 @@ from __future__ import annotations
 import time
 
 from tests.app_helpers import (  # noqa: F401
-    ADMIN, RECORD, fresh_app, headers, running_app, wait_for,
+    ADMIN,
+    RECORD,
+    fresh_app,
+    headers,
+    running_app,
+    wait_for,
 )
 
 
