@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -92,11 +93,12 @@ def load_model(model_uri: str):
     The trusted-type list is caretflow's own, not the one stored in the model's MLmodel
     file, so a tampered artifact cannot widen what gets loaded.
     """
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn", {})
-    if flavor.get("serialization_format") != "skops":
-        raise UntrustedModelError(f"{model_uri} is not saved in skops format")
-    data = (local / flavor.get("pickled_model", MODEL_FILE)).read_bytes()
+    with tempfile.TemporaryDirectory(prefix="caretflow-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("sklearn", {})
+        if flavor.get("serialization_format") != "skops":
+            raise UntrustedModelError(f"{model_uri} is not saved in skops format")
+        data = (local / flavor.get("pickled_model", MODEL_FILE)).read_bytes()
     return skops.io.loads(data, trusted=trusted_types(data))
 
 
