@@ -121,7 +121,8 @@ def predict(st: State, records: list, version_name: str | None, ab: bool) -> lis
             truths.append({"prediction_id": ans["prediction_id"], "true_value": rec.true_value,
                            "created_at": now, "source": "inline"})
             telemetry.get().feedback.labels(ans["model_version"], "inline").inc()
-    predictlog.write(st.engine, rows, truths)
+    if st.settings.PREDICTION_LOG:
+        predictlog.write(st.engine, rows, truths)
     return answers
 
 

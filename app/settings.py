@@ -62,6 +62,7 @@ class Settings:
     MLFLOW_TRACKING_URI: str | None = None
     AB_WEIGHTS: tuple[float, float] = (0.9, 0.1)
     SHADOW_MODE: bool = False
+    PREDICTION_LOG: bool = True  # off: predictions and inline feedback are not stored
     ALIAS_REFRESH_SECONDS: float = 2.0
     LIVE_METRICS_SECONDS: float = 2.0
     STARTUP_WAIT_SECONDS: float = 20.0
@@ -86,6 +87,7 @@ _CONVERT = {
     "API_KEYS": _keys, "ADMIN_API_KEYS": _keys, "INSECURE_DEV_MODE": _bool, "SHADOW_MODE": _bool,
     "BACKGROUND": _bool, "AB_WEIGHTS": _weights, "ALIAS_REFRESH_SECONDS": float,
     "LIVE_METRICS_SECONDS": float, "STARTUP_WAIT_SECONDS": float, "MAX_CONTENT_LENGTH": int,
+    "PREDICTION_LOG": _bool,
     "MAX_BATCH": int, "HEALTH_WINDOW_HOURS": float, "PORT": int,
 }
 _FROM_YAML = {"model_name": "MODEL_NAME", "serving_alias": "SERVING_ALIAS"}
