@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from flask_limiter import Limiter
 from mlflow.tracking import MlflowClient
 
-from app import auth, docs, feedback, health, predict, telemetry, versions
+from app import auth, docs, feedback, health, predict, recommend, telemetry, versions
 from app.background import Periodic
 from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
@@ -52,7 +52,7 @@ def build(config: dict | None) -> Flask:
     app.extensions["caretflow"] = st
     register_error_handlers(app)
     _limits(app, settings)
-    for bp in (predict.bp, feedback.bp, versions.bp, health.bp, docs.bp):
+    for bp in (predict.bp, recommend.bp, feedback.bp, versions.bp, health.bp, docs.bp):
         app.register_blueprint(bp)
     _telemetry_hooks(app)
     _start(st)

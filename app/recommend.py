@@ -1,0 +1,150 @@
+"""``POST /recommend``: top-k catalogue items for one user, with predicted ratings and intervals.
+
+The ranking is ``steps.recommend.recommend`` over the item catalogue stored with the serving
+model (nothing is refitted or looked up elsewhere). Every recommended item is written to the
+prediction log like a ``/predict`` answer, so its ``prediction_id`` can receive feedback.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Annotated
+
+import numpy as np
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
+
+from app import predicting, predictlog, telemetry
+from app.auth import requires
+from app.errors import ApiError
+from app.models import Served
+from app.predict import _too_many
+from app.schemas import NAME, validate
+from app.state import State, json_body, json_response, state
+from steps.recommend import recommend as rank
+
+bp = Blueprint("recommend", __name__)
+MAX_K = 1000
+MAX_ITEMS = 1000
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _typed(record: type[BaseModel], column: str):
+    """The request type of one schema column (same checks as in /predict)."""
+    info = record.model_fields[column]
+    return Annotated[(info.annotation, *info.metadata)]
+
+
+def request_model(st: State) -> type[BaseModel]:
+    """The pydantic model of a /recommend body for this data set (built once per app).
+
+    Args:
+        st: the app state; its data set must have a ``recommender`` section.
+
+    Returns:
+        Model with ``user_id``, ``k``, ``exclude_rated``, optional ``items`` (candidate item
+        ids, or objects holding the item id), ``version_name`` and ``enable_ab_testing``.
+    """
+    if "recommend_request" not in st.cache:
+        rec, record = st.dataset["recommender"], st.requests.record
+        item = _typed(record, rec["item"])
+        ref = create_model("ItemRef", __base__=_Loose, **{rec["item"]: (item, ...)})
+        items = Annotated[list[item | ref], Field(min_length=1, max_length=MAX_ITEMS)]
+        st.cache["recommend_request"] = create_model(
+            "RecommendRequest", __base__=_Loose,
+            user_id=(_typed(record, rec["user"]), ...),
+            k=(Annotated[StrictInt, Field(ge=1, le=MAX_K)], 10),
+            exclude_rated=(StrictBool, True),
+            items=(items | None, None),
+            version_name=(NAME | None, None),
+            enable_ab_testing=(StrictBool, False))
+    return st.cache["recommend_request"]
+
+
+def _candidates(model, wanted: list) -> tuple[object, list]:
+    """A view of ``model`` whose catalogue holds only the ``wanted`` items; unknown ids."""
+    cat = model.catalogue
+    ids = cat["items"][cat["item"]]
+    wanted = list(dict.fromkeys(wanted))
+    mask = np.isin(ids, wanted)
+    known = set(ids[mask].tolist())
+    view = copy.copy(model)
+    view.catalogue = {**cat, "items": {c: v[mask] for c, v in cat["items"].items()},
+                      "item_prior": cat["item_prior"][mask]}
+    return view, [i for i in wanted if i not in known]
+
+
+def _inputs(st: State, cat: dict, user_id, item_ids: list) -> list[SimpleNamespace]:
+    """The model inputs of each recommended (user, item) pair, for the prediction log."""
+    base = dict.fromkeys(st.requests.features)
+    users = cat["users"]
+    row = np.flatnonzero(users[cat["user"]] == user_id)[:1]
+    user = {c: v[row].tolist()[0] for c, v in users.items()} if row.size else {cat["user"]: user_id}
+    items = {c: v.tolist() for c, v in cat["items"].items()}
+    index = {v: i for i, v in enumerate(items[cat["item"]])}
+    return [SimpleNamespace(**{**base, **user, **{c: v[index[i]] for c, v in items.items()}})
+            for i in item_ids]
+
+
+def _log(st: State, served: Served, arm: str, answer: dict) -> None:
+    """Give every recommended item a prediction id; store them when the log is on."""
+    now, rows = time.time(), []
+    ids = [item["item_id"] for item in answer["items"]]
+    records = _inputs(st, served.model.catalogue, answer["user_id"], ids)
+    for item, record in zip(answer["items"], records, strict=True):
+        item["prediction_id"] = uuid.uuid4().hex
+        logged = {"prediction_id": item["prediction_id"], "model_version": served.version,
+                  "version_name": served.version_name, "arm": arm,
+                  "prediction": item["predicted_rating"], "interval": item["interval"]}
+        rows.append(predicting._row(st, logged, record, now))  # noqa: SLF001 - same row shape
+    if st.settings.PREDICTION_LOG and rows:
+        predictlog.write(st.engine, rows, [])
+
+
+def _serving(st: State, req) -> tuple[Served, str]:
+    """The version (explicit, or default / A/B by user) and arm answering this request."""
+    explicit = predicting.pick_version(st, req.version_name)
+    who = SimpleNamespace(**{st.requests.routing_key or "user_id": req.user_id})
+    served, arm = predicting.route(st, [uuid.uuid4().hex], [who], explicit,
+                                   req.enable_ab_testing)[0]
+    if getattr(served.model, "catalogue", None) is None:
+        raise ApiError(404, f"version {served.version} ({served.version_name}) has no item "
+                       "catalogue: recommend is not supported", ["use /predict"])
+    return served, arm
+
+
+@bp.post("/recommend")
+@requires("client")
+def recommend():
+    """Top-k catalogue items for ``user_id`` (cold start by item priors for unknown users)."""
+    st, body = state(), json_body()
+    if not st.dataset.get("recommender"):
+        raise ApiError(404, f"recommend is not supported for {st.store.name} models "
+                       "(no users x items)", ["use /predict"])
+    items = body.get("items") if isinstance(body, dict) else None
+    if isinstance(items, list):
+        _too_many(len(items), MAX_ITEMS, "items")
+    req = validate(request_model(st), body)
+    served, arm = _serving(st, req)
+    model, unknown = served.model, []
+    if req.items is not None:
+        item_col = st.dataset["recommender"]["item"]
+        wanted = [i if not isinstance(i, BaseModel) else getattr(i, item_col) for i in req.items]
+        model, unknown = _candidates(model, wanted)
+    n_items = len(model.catalogue["item_prior"])
+    start = time.perf_counter()
+    answer = rank(model, req.user_id, min(req.k, max(n_items, 1)), req.exclude_rated)
+    tel = telemetry.get()
+    tel.predict_latency.labels(served.version, arm).observe(time.perf_counter() - start)
+    tel.predictions.labels(served.version, arm).inc(len(answer["items"]))
+    _log(st, served, arm, answer)
+    answer.update(model_version=served.version, version_name=served.version_name, arm=arm)
+    if unknown:
+        answer["unknown_items"] = unknown
+    return json_response(answer)
