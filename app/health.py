@@ -79,6 +79,19 @@ def drift(st, version: str, since: float) -> dict:
             "features": out}
 
 
+def interval(st, version: str, values: dict) -> dict | None:
+    """Regression: live share of true values inside the logged interval vs its nominal level."""
+    if st.task != "regression":
+        return None
+    try:
+        level = st.store.get(version).model.interval_level
+    except LoadError:
+        level = None
+    coverage = values.get("interval_coverage")
+    return {"level": level, "live_coverage": coverage,
+            "gap": None if coverage is None or level is None else round(coverage - level, 4)}
+
+
 @bp.get("/model_health")
 @requires("client")
 def model_health():
@@ -105,5 +118,6 @@ def model_health():
                     "feedback": len(rows), "min_feedback": minimum,
                     "live_metrics": {f"live_{k}": v for k, v in values.items()},
                     "thresholds": gate, "failures": failures if status == "degraded" else [],
+                    "interval": interval(st, version, values),
                     "drift": drift(st, version, since)})
     return json_response({"model_name": st.store.name, "window_hours": hours, "versions": out})

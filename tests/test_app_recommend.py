@@ -1,0 +1,137 @@
+"""/recommend over a real tiny ratings registry; live interval coverage in /model_health."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.app_helpers import client, headers, running_app, shared_app, wait_for  # noqa: F401
+from tests.conftest import build_registry
+
+
+@pytest.fixture(scope="module")
+def ratings_uri(tmp_path_factory):
+    """A ratings registry (v2_random_forest, champion) on its own SQLite store."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('ratings') / 'mlflow.db'}"
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        build_registry("ratings", ["v2_random_forest"])
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    return uri
+
+
+@pytest.fixture(scope="module")
+def ratings_app(ratings_uri, tmp_path_factory):
+    with running_app({}, tmp_path_factory.mktemp("rec_app"), MLFLOW_TRACKING_URI=ratings_uri,
+                     MODEL_NAME="ratings") as app:
+        yield app
+
+
+@pytest.fixture
+def rc(ratings_app):
+    return ratings_app.test_client()
+
+
+def _catalogue(app) -> dict:
+    return app.extensions["caretflow"].store.default.model.catalogue
+
+
+def _post(c, body, key=True):
+    return c.post("/recommend", json=body, headers=headers() if key else {})
+
+
+def test_known_user_gets_sorted_unrated_items_with_intervals(rc, ratings_app):
+    cat = _catalogue(ratings_app)
+    user = int(cat["users"]["user_id"][0])
+    r = _post(rc, {"user_id": user, "k": 10, "exclude_rated": True})
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert body["user_id"] == user and body["cold_start"] is False and body["k"] == 10
+    assert body["model_version"] == "1" and body["version_name"] == "v2_random_forest"
+    items = body["items"]
+    assert 0 < len(items) <= 10
+    scores = [it["predicted_rating"] for it in items]
+    assert scores == sorted(scores, reverse=True)
+    rated = set(cat["rated_items"][cat["rated_users"] == user].tolist())
+    assert not {it["item_id"] for it in items} & rated
+    for it in items:
+        iv = it["interval"]
+        assert iv["level"] == 0.9 and 1 <= iv["lower"] <= it["predicted_rating"] <= iv["upper"] <= 5
+    assert len({it["prediction_id"] for it in items}) == len(items)
+    everything = _post(rc, {"user_id": user, "k": 500, "exclude_rated": False}).json
+    assert everything["k"] == len(everything["items"]) == len(cat["items"]["item_id"])  # capped
+
+
+def test_candidate_items_restrict_the_ranking(rc, ratings_app):
+    user = int(_catalogue(ratings_app)["users"]["user_id"][1])
+    body = {"user_id": user, "k": 5, "exclude_rated": False,
+            "items": [3, {"item_id": 7, "item_price": 20.0}, 11, 3, 999999]}
+    r = _post(rc, body)
+    assert r.status_code == 200, r.json
+    assert {it["item_id"] for it in r.json["items"]} == {3, 7, 11}
+    assert r.json["unknown_items"] == [999999]
+
+
+def test_unknown_user_gets_cold_start_by_item_priors(rc, ratings_app):
+    cat = _catalogue(ratings_app)
+    r = _post(rc, {"user_id": 987654, "k": 5})
+    assert r.status_code == 200 and r.json["cold_start"] is True
+    expected = cat["items"]["item_id"][np.argsort(-cat["item_prior"], kind="stable")[:5]]
+    assert [it["item_id"] for it in r.json["items"]] == expected.tolist()
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"user_id": 1, "k": 0}, "k"), ({"user_id": 1, "k": 1001}, "k"),
+    ({"user_id": 1, "k": "3"}, "k"), ({"user_id": 1, "k": True}, "k"),
+    ({"user_id": "abc"}, "user_id"), ({"user_id": 0}, "user_id"), ({"k": 3}, "user_id"),
+    ({"user_id": 1, "items": []}, "items"), ({"user_id": 1, "exclude_rated": "no"},
+                                             "exclude_rated"),
+])
+def test_bad_requests_are_422_with_the_field(rc, body, field):
+    r = _post(rc, body)
+    assert r.status_code == 422, r.json
+    assert field in {d["field"] for d in r.json["details"]}
+
+
+def test_auth_and_unknown_version(rc):
+    assert _post(rc, {"user_id": 1}, key=False).status_code == 401
+    assert _post(rc, {"user_id": 1, "version_name": "v9_nope"}).status_code == 404
+
+
+def test_churn_model_answers_a_clean_404(client):
+    r = client.post("/recommend", json={"user_id": 1}, headers=headers())
+    assert r.status_code == 404 and "not supported" in r.json["error"]
+    assert set(r.json) == {"error", "details"}
+
+
+def test_live_interval_coverage_from_recommendation_feedback(rc, ratings_app, ratings_uri):
+    from mlflow.tracking import MlflowClient
+
+    cat = _catalogue(ratings_app)
+    answers = []
+    for user in cat["users"]["user_id"][:3].tolist():
+        answers += _post(rc, {"user_id": user, "k": 10, "exclude_rated": False}).json["items"]
+    rng = np.random.default_rng(0)
+    truths = rng.integers(1, 6, len(answers)).astype(float)
+    feedback = [{"prediction_id": a["prediction_id"], "true_value": t}
+                for a, t in zip(answers, truths, strict=True)]
+    assert rc.post("/feedback", json=feedback, headers=headers()).status_code == 201
+    inside = np.mean([a["interval"]["lower"] <= t <= a["interval"]["upper"]
+                      for a, t in zip(answers, truths, strict=True)])
+    health = rc.get("/model_health", headers=headers()).json["versions"][0]
+    assert health["feedback"] == len(answers) and "live_rmse" in health["live_metrics"]
+    assert health["live_metrics"]["live_interval_coverage"] == pytest.approx(inside)
+    assert health["interval"]["level"] == 0.9
+    assert health["interval"]["live_coverage"] == pytest.approx(inside)
+    run_id = MlflowClient(ratings_uri).get_model_version("ratings", "1").run_id
+    logged = wait_for(lambda: MlflowClient(ratings_uri).get_run(run_id).data.metrics
+                      .get("live_interval_coverage"), timeout=15)
+    assert logged == pytest.approx(inside)
