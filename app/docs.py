@@ -1,43 +1,45 @@
-"""``GET /openapi.json`` and ``GET /docs`` (a self-contained page: no CDN at run time)."""
+"""``GET /openapi.json`` and ``GET /docs``: Swagger UI served from local assets (no CDN)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, send_from_directory
 
 from app.openapi import document
 from app.state import json_response, state
 
 bp = Blueprint("docs", __name__)
+ASSETS = {"swagger-ui.css": "css", "swagger-ui-bundle.js": "js",
+          "swagger-ui-standalone-preset.js": "js", "swagger.svg": "images"}
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>caretflow API</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}code,pre{background:#f4f4f4}
-h2{margin-top:1.5em}.m{font-weight:bold;text-transform:uppercase;width:4em;display:inline-block}
-pre{padding:.6em;overflow:auto;max-height:20em}</style></head><body>
-<h1 id="t">caretflow API</h1><p>OpenAPI document: <a href="openapi.json">/openapi.json</a>.
-Send the key in the <code>X-API-Key</code> header.</p><div id="r"></div>
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>caretflow API</title><link rel="icon" href="docs/assets/swagger.svg">
+<link rel="stylesheet" href="docs/assets/swagger-ui.css"></head><body>
+<div id="swagger-ui"></div>
+<script src="docs/assets/swagger-ui-bundle.js"></script>
+<script src="docs/assets/swagger-ui-standalone-preset.js"></script>
 <script>
-fetch("openapi.json").then(r => r.json()).then(doc => {
-  document.getElementById("t").textContent = doc.info.title;
-  const out = document.getElementById("r");
-  for (const [path, ops] of Object.entries(doc.paths)) for (const [m, op] of Object.entries(ops)) {
-    const d = document.createElement("div");
-    const h = document.createElement("h2");
-    h.innerHTML = '<span class="m"></span><code></code>';
-    h.children[0].textContent = m; h.children[1].textContent = path;
-    const p = document.createElement("p");
-    p.textContent = op.summary + (op.description ? " " + op.description : "") +
-      " Responses: " + Object.keys(op.responses).join(", ");
-    d.append(h, p);
-    if (op.requestBody) { const pre = document.createElement("pre");
-      pre.textContent = JSON.stringify(op.requestBody.content["application/json"].schema, null, 1);
-      d.append(pre); }
-    out.append(d);
-  }
-  const s = document.createElement("pre");
-  s.textContent = JSON.stringify(doc.components.schemas, null, 1);
-  const h = document.createElement("h2"); h.textContent = "Schemas"; out.append(h, s);
-});
+window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: new URL("openapi.json", window.location.href).href, dom_id: "#swagger-ui",
+    deepLinking: true, validatorUrl: null, persistAuthorization: false,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout"});
+};
 </script></body></html>"""
+
+
+@lru_cache(maxsize=1)
+def swagger_dir() -> Path | None:
+    """The offline Swagger UI assets of ``flask-openapi3-swagger`` (None if not installed)."""
+    spec = importlib.util.find_spec("flask_openapi3_swagger")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "templates" / "swagger"
+    return path if path.is_dir() else None
 
 
 @bp.get("/openapi.json")
@@ -51,5 +53,14 @@ def openapi_json():
 
 @bp.get("/docs")
 def docs():
-    """A small offline API page rendered from /openapi.json."""
+    """Swagger UI for /openapi.json (every asset is served by this app)."""
     return Response(PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/assets/<name>")
+def assets(name: str):
+    """One Swagger UI asset, from a fixed list (no path from the request reaches the disk)."""
+    base = swagger_dir()
+    if name not in ASSETS or base is None:
+        abort(404)
+    return send_from_directory(base / ASSETS[name], name, max_age=86400)

@@ -6,6 +6,8 @@ import logging
 
 from flask import Flask, jsonify
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,15 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 429:
             return error_response(429, "rate limit exceeded", [str(exc.description)], headers)
         return error_response(exc.code or 500, str(exc.name), (), headers)
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    def _database_busy(exc: Exception):
+        # Locked, busy or unreachable prediction database: the transaction was rolled back,
+        # so nothing was half-written; the client may retry.
+        log.warning("prediction database unavailable: %s", type(exc).__name__)
+        return error_response(503, "prediction database busy, nothing was stored; retry",
+                              [], {"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -39,7 +39,7 @@ def build(config: dict | None) -> Flask:
     if mlflow.get_tracking_uri() != uri:  # artifact downloads use the global URI
         mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
-    engine = make_engine(settings.PREDICTION_DB_URL)
+    engine = make_engine(settings.PREDICTION_DB_URL, settings.DB_BUSY_TIMEOUT_SECONDS)
     store = ModelStore(client, settings.MODEL_NAME, settings.SERVING_ALIAS,
                        settings.CHALLENGER_ALIAS)
     st = State(settings=settings, dataset=dataset, keys=keyring, store=store, engine=engine,

@@ -71,28 +71,39 @@ metric_outbox = Table(
 )
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+def _sqlite_pragmas(busy_ms: int):
+    def apply(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return apply
 
 
-def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite gets WAL, synchronous=NORMAL and a busy timeout.
+def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
+    """Engine for ``url``: a locked/busy database is waited for ``busy_timeout`` seconds.
+
+    SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout; PostgreSQL gets the same
+    bound as ``lock_timeout`` (a locked table fails fast instead of hanging a worker).
+    Past the bound the write raises ``OperationalError``, answered as 503 (nothing written).
 
     Args:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg2://...``).
+        busy_timeout: seconds to wait for a lock.
 
     Returns:
         The engine, with every table created.
     """
+    busy_ms = max(1, int(busy_timeout * 1000))
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": busy_timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
+                               connect_args={"options": f"-c lock_timeout={busy_ms}"})
     for attempt in range(3):  # several workers may race to create the tables
         try:
             metadata.create_all(engine, checkfirst=True)
