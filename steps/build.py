@@ -54,9 +54,16 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
         steps.append(("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed)))
     baseline = ds.features.get("baseline")
     if baseline:
-        user, item = baseline
-        steps.append(("baseline", BaselineBiases(user=user, item=item, random_state=cfg.seed)))
-        encoded += list(BaselineBiases.OUTPUT)
+        extra = [list(g) for g in baseline.get("extra", [])]
+        encoder = BaselineBiases(
+            user=baseline.user,
+            item=baseline.item,
+            reg=baseline.get("reg", 5.0),
+            extra=extra,
+            random_state=cfg.seed,
+        )
+        steps.append(("baseline", encoder))
+        encoded += BaselineBiases.output_names(extra)
     steps.append(
         (
             "features",

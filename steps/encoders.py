@@ -116,20 +116,35 @@ class BaselineBiases(OutOfFoldEncoder):
     Args:
         user: user id column.
         item: item id column.
-        reg: shrinkage pseudo-count for both biases.
+        reg: shrinkage pseudo-count for the biases.
         n_iter: alternating passes.
+        extra: column groups (e.g. ``[["user_id", "item_category"]]``) whose shrunk mean
+            residual after the user and item biases is added as ``bl_<cols>`` (a taste).
     """
 
     OUTPUT = ("bl_user", "bl_item", "bl_pred")
 
     def __init__(
-        self, user="user_id", item="item_id", reg=5.0, n_iter=4, n_splits=5, random_state=0
+        self,
+        user="user_id",
+        item="item_id",
+        reg=5.0,
+        n_iter=4,
+        extra=(),
+        n_splits=5,
+        random_state=0,
     ):
         super().__init__(n_splits=n_splits, random_state=random_state)
         self.user = user
         self.item = item
         self.reg = reg
         self.n_iter = n_iter
+        self.extra = extra
+
+    @classmethod
+    def output_names(cls, extra=()) -> list[str]:
+        """Names of the columns this encoder adds."""
+        return [*cls.OUTPUT, *(f"bl_{'__'.join(cols)}" for cols in extra)]
 
     def _learn(self, X, y) -> dict:
         mu = float(y.mean())
@@ -139,13 +154,22 @@ class BaselineBiases(OutOfFoldEncoder):
         for _ in range(self.n_iter):
             b_i = np.bincount(i_inv, weights=y - mu - b_u[u_inv]) / (i_n + self.reg)
             b_u = np.bincount(u_inv, weights=y - mu - b_i[i_inv]) / (u_n + self.reg)
+        resid = y - mu - b_u[u_inv] - b_i[i_inv]
+        extra = []
+        for cols in self.extra:
+            keys, _, sums, counts = _group_sums(_keys(X, cols), resid)
+            extra.append(dict(zip(keys, (sums / (counts + self.reg)).tolist(), strict=True)))
         return {
             "mu": mu,
             "user": dict(zip(users, b_u.tolist(), strict=True)),
             "item": dict(zip(items, b_i.tolist(), strict=True)),
+            "extra": extra,
         }
 
     def _encode(self, X, state) -> dict[str, np.ndarray]:
         bu = np.array([state["user"].get(k, 0.0) for k in _keys(X, [self.user])])
         bi = np.array([state["item"].get(k, 0.0) for k in _keys(X, [self.item])])
-        return {"bl_user": bu, "bl_item": bi, "bl_pred": state["mu"] + bu + bi}
+        out = {"bl_user": bu, "bl_item": bi, "bl_pred": state["mu"] + bu + bi}
+        for cols, table in zip(self.extra, state["extra"], strict=True):
+            out[f"bl_{'__'.join(cols)}"] = np.array([table.get(k, 0.0) for k in _keys(X, cols)])
+        return out

@@ -88,3 +88,17 @@ def test_baseline_biases_recover_user_and_item_effects():
     assert np.sqrt(np.mean((oof - y) ** 2)) > np.sqrt(np.mean((pred - y) ** 2))
     unseen = enc.transform({"user_id": np.array([999]), "item_id": np.array([999])})
     assert unseen["bl_user"][0] == 0 and unseen["bl_item"][0] == 0
+
+
+def test_baseline_extra_group_learns_residual_taste():
+    rng = np.random.default_rng(2)
+    n = 4000
+    users, cats = rng.integers(0, 20, n), rng.choice(["A", "B"], n)
+    taste = {(u, c): rng.normal(0, 0.8) for u in range(20) for c in "AB"}
+    y = np.array([3 + taste[(u, c)] for u, c in zip(users, cats, strict=True)])
+    X = {"user_id": users, "item_id": rng.integers(0, 10, n), "cat": cats}
+    enc = BaselineBiases(reg=1.0, extra=[["user_id", "cat"]]).fit(X, y)
+    out = enc.transform(X)
+    resid = y - out["bl_pred"]
+    assert np.corrcoef(out["bl_user_id__cat"], resid)[0, 1] > 0.95
+    assert BaselineBiases.output_names([["user_id", "cat"]])[-1] == "bl_user_id__cat"
