@@ -135,3 +135,12 @@ def test_live_interval_coverage_from_recommendation_feedback(rc, ratings_app, ra
     logged = wait_for(lambda: MlflowClient(ratings_uri).get_run(run_id).data.metrics
                       .get("live_interval_coverage"), timeout=15)
     assert logged == pytest.approx(inside)
+
+
+@pytest.mark.slow
+def test_latency_bench_smoke(ratings_uri, tmp_path):
+    from bench.recommend_latency import run
+
+    result = run(ratings_uri, tmp_path, requests=30, seconds=10)
+    assert result["requests"] > 0 and result["errors"] == 0 and result["cold_start_share"] < 1
+    assert 0 < result["p50_ms"] <= result["p99_ms"] < 2000
