@@ -102,7 +102,7 @@ def test_movielens_pipeline_registers_under_its_name(tmp_path, tracking_store):
     from tests.conftest import build_registry
 
     folder = write_ml100k(tmp_path / "ml", n_users=40, n_items=30)
-    build_registry("movielens", ["v2_random_forest"], extra=[f"dataset.source.path={folder}"])
+    build_registry("movielens", ["v2_random_forest"], extra=[f"dataset.path={folder}"])
     mv = MlflowClient().get_model_version_by_alias("movielens", "v2_random_forest")
     metrics = MlflowClient().get_run(mv.run_id).data.metrics
     assert "test_rmse" in metrics and "test_interval_coverage" in metrics
