@@ -46,8 +46,19 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Serving + training benchmarks from one run on this machine -> bench/results/, docs/benchmarks.md
+BENCH_WORK ?= /tmp/caretflow-bench
+BENCH_URI = sqlite:///$(BENCH_WORK)/registry/mlflow.db
 bench: setup
-	$(BIN)/python -m bench.train_pipeline
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) \
+		|| echo "wrk not installed: the serving bench uses its Python load client"
+	$(BIN)/python -m bench.registry --workdir $(BENCH_WORK)/registry
+	$(BIN)/python -m bench.serve_floor --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.serve_compare --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.serve_batch --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.train_pipeline --profile quick
+	$(BIN)/python -m bench.train_pipeline --profile full
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
-import uuid
 
 import orjson
 
@@ -18,6 +18,12 @@ from app.state import State
 def bucket(key: str) -> float:
     """A stable number in [0, 1) for a routing key (same key, same arm, on every worker)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random 128-bit prediction ids as 32 hex digits (one entropy call per request)."""
+    raw = secrets.token_hex(16 * n)
+    return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
 def pick_version(st: State, version_name: str | None) -> Served | None:
@@ -101,7 +107,7 @@ def predict(st: State, records: list, version_name: str | None, ab: bool) -> lis
     Returns:
         One answer per record, in order.
     """
-    ids = [uuid.uuid4().hex for _ in records]
+    ids = new_ids(len(records))
     routes = route(st, ids, records, pick_version(st, version_name), ab)
     groups: dict[tuple, list[int]] = {}
     for i, (served, arm) in enumerate(routes):
@@ -132,7 +138,7 @@ def _shadow_rows(st: State, served: Served, records: list, parents: list[str],
     shadow = st.store.challenger
     if not st.settings.SHADOW_MODE or shadow is None or shadow.version == served.version:
         return []
-    ids = [uuid.uuid4().hex for _ in records]
+    ids = new_ids(len(records))
     answers = _score(st, shadow, "shadow", records, ids)
     return [_row(st, a, r, now, parent=p) for a, r, p in zip(answers, records, parents,
                                                              strict=True)]

@@ -1,0 +1,127 @@
+"""Regenerate ``docs/benchmarks.md`` and its plots from the JSON files in ``bench/results``.
+
+Usage: ``python -m bench.report`` (reads bench/results/*.json, writes docs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from bench import report_plots
+from bench.report_text import TARGETS_HEAD, analysis, header
+
+log = logging.getLogger("bench.report")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def table(head: list[str], rows: list[list]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join("–" if v is None else str(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _read(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def serving_section(cmp: dict) -> str:
+    """Side-by-side table and ratios."""
+    rows = [[r["server"], r["batch"], r["connections"], r["rps"], r["rows_per_s"], r["p50_ms"],
+             r["p90_ms"], r["p99_ms"], r["errors"]] for r in cmp["results"]]
+    ratio = [[r["batch"], r["connections"], f"×{r['rps_ratio']}", f"×{r['p50_ratio']}"]
+             for r in cmp["ratios"]]
+    cost = [[r["batch"], r["connections"], f"×{r['rps_ratio']}", f"×{r['p50_ratio']}"]
+            for r in cmp["log_cost"]]
+    return "\n\n".join([
+        table(["server", "records/request", "concurrency", "req/s", "records/s", "p50 ms",
+               "p90 ms", "p99 ms", "errors"], rows),
+        "Ratios caretflow (log on) / mlflow serve, same run:",
+        table(["records/request", "concurrency", "req/s ratio", "p50 ratio"], ratio),
+        "## 2. Cost of the prediction log and feedback path\n\n`PREDICTION_LOG=1` (default) "
+        "vs `PREDICTION_LOG=0`, same run. Ratios log on / log off:",
+        table(["records/request", "concurrency", "req/s ratio", "p50 ratio"], cost)])
+
+
+def floor_section(floor: dict) -> str:
+    """In-process floor table."""
+    rows = [[r["rows"], f"`{r['path']}`", r["p50_ms"], r["p90_ms"]] for r in floor["rows"]]
+    return table(["rows", "path", "p50 ms", "p90 ms"], rows)
+
+
+def batch_section(batch: dict) -> str:
+    """Latency vs batch size table."""
+    rows = [[r["rows"], r["http_p50_ms"], r["http_p90_ms"], r["model_p50_ms"], r["rows_per_s"],
+             r["errors"]] for r in batch["rows"]]
+    return table(["records/request", "HTTP p50 ms", "HTTP p90 ms", "model p50 ms",
+                  "records/s at p50", "errors"], rows)
+
+
+def training_section(train: list[dict]) -> str:
+    """Per-step times and cached fractions."""
+    summary = [[r["dataset"], r["profile"], r["first_run_seconds"], r["cached_rerun_seconds"],
+                f"{100 * r['cached_fraction']:.1f} %"] for r in train]
+    steps = [[r["dataset"], r["profile"], s["step"], s["version"] or "–", s["seconds"]]
+             for r in train for s in r["steps"]]
+    return "\n\n".join([
+        table(["data set", "profile", "first run s", "cached rerun s", "cached / first"], summary),
+        table(["data set", "profile", "step", "version", "seconds"], steps)])
+
+
+def quality_section(train: list[dict]) -> str:
+    """Test metrics of every version, both data sets, and the ratings noise floor."""
+    rows = []
+    for r in train:
+        for q in r["quality"]:
+            metrics = {k: v for k, v in q.items() if k.startswith("test_")}
+            rows.append([r["dataset"], r["profile"], q["version_name"], ", ".join(q["aliases"]),
+                         ", ".join(f"{k.removeprefix('test_')} {v}" for k, v in metrics.items())])
+    floors = [f"{r['dataset']} ({r['profile']}): noise floor RMSE {r['noise_floor_rmse']:.4f}"
+              for r in train if r.get("noise_floor_rmse")]
+    return "\n\n".join([table(["data set", "profile", "version", "aliases", "test metrics"], rows),
+                        "Ratings noise floor (RMSE of the generator's true ratings on the test "
+                        "split — no model can beat it): " + "; ".join(floors) + "."])
+
+
+def render(results: Path, docs: Path) -> str:
+    """The whole page (and its PNGs under ``docs/img``) from the result files present."""
+    img = docs / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    cmp, floor = _read(results / "serve_compare.json"), _read(results / "serve_floor.json")
+    batch = _read(results / "serve_batch.json")
+    train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
+    parts = [header(cmp, floor), TARGETS_HEAD, analysis(cmp, floor, batch, train)]
+    if cmp:
+        report_plots.throughput(cmp, img / "bench_throughput.png")
+        parts += ["## 1. Serving side by side", "![throughput](img/bench_throughput.png)",
+                  serving_section(cmp)]
+    if floor:
+        parts += ["### In-process floor (no HTTP, one call)", floor_section(floor)]
+    if batch:
+        report_plots.batch_curve(batch, img / "bench_batch_latency.png")
+        parts += ["## 3. Latency vs batch size", "![batch](img/bench_batch_latency.png)",
+                  batch_section(batch)]
+    if train:
+        report_plots.training(train, img / "bench_training.png")
+        parts += ["## 4. Training", "![training](img/bench_training.png)",
+                  training_section(train), "## 5. Quality", quality_section(train)]
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    page = render(args.results, args.docs)
+    (args.docs / "benchmarks.md").write_text(page)
+    log.info("wrote %s", args.docs / "benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Smoke runs of the serving benchmark scripts with tiny settings, so they cannot rot.
+
+The real benchmark (``make bench``) is not a test; these only check that every script runs
+end to end and writes what the report reads. No ``wrk`` needed: the Python client is used.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from bench import loadgen, report
+from tests.app_helpers import ROOT
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        code = 200 if self.path == "/ok" else 500
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_python_load_client_counts_requests_and_errors(echo_server):
+    ok = loadgen.run_python(loadgen.Target(f"{echo_server}/ok", b"{}"), 2, 5, max_requests=40)
+    bad = loadgen.run_python(loadgen.Target(f"{echo_server}/bad", b"{}"), 1, 5, max_requests=5)
+    assert ok["requests"] == 40 and ok["errors"] == 0 and ok["p50_ms"] > 0
+    assert bad["requests"] == 5 and bad["errors"] == 5
+
+
+def _run(module: str, *args: str, uri: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-m", module, "--tracking-uri", uri, *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    uri = tiny_registry["uri"]
+    _run("bench.serve_floor", "--seconds", "0.05", "--out", str(results / "serve_floor.json"),
+         uri=uri)
+    _run("bench.serve_compare", "--no-mlflow", "--tool", "python", "--seconds", "0.5",
+         "--batches", "1,5", "--concurrency", "1,2",
+         "--out", str(results / "serve_compare.json"), uri=uri)
+    _run("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
+         "--out", str(results / "serve_batch.json"), uri=uri)
+    compare = json.loads((results / "serve_compare.json").read_text())
+    assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
+    assert compare["log_cost"] and compare["champion"]["version"]
+    (results / "train_quick.json").write_text(json.dumps([_fake_train()]))
+    page = report.render(results, docs)
+    assert "## 1. Serving side by side" in page and "## 5. Quality" in page
+    assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
+               for n in ("throughput", "batch_latency", "training"))
+
+
+def _fake_train() -> dict:
+    return {"dataset": "ratings", "profile": "quick", "first_run_seconds": 100.0,
+            "cached_rerun_seconds": 5.0, "cached_fraction": 0.05, "noise_floor_rmse": 0.51,
+            "steps": [{"step": "preprocess", "version": "", "seconds": 3.0},
+                      {"step": "train", "version": "v2_random_forest", "seconds": 20.0}],
+            "quality": [{"version": 1, "version_name": "v2_random_forest", "aliases": ["champion"],
+                         "test_rmse": 0.56, "test_r2": 0.73}]}
+
+
+def test_report_renders_the_targets_from_results(tmp_path):
+    (tmp_path / "train_full.json").write_text(json.dumps([_fake_train()]))
+    page = report.render(tmp_path, tmp_path / "docs")
+    assert "cached rerun ≤ 10 % of first (ratings, quick) | 5.0 % | yes" in page
+    assert "noise floor RMSE 0.5100" in page
+
+
+def test_fast_path_numpy_fallback_is_exact(monkeypatch):
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+
+    from app import fastpath
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 4)), rng.normal(size=300)
+    forest = RandomForestRegressor(n_estimators=7, random_state=0).fit(X, y)
+    compiled = fastpath.CompiledForest(forest)
+    for rows in (X[:3], X):  # few rows: level-wise; many: tree by tree
+        want = forest.predict(rows)
+        assert np.array_equal(compiled.mean(rows), want)
+        monkeypatch.setattr(fastpath, "compiled_walk", lambda: None)
+        assert np.array_equal(compiled.mean(rows), want)
+        monkeypatch.undo()
