@@ -17,7 +17,9 @@ def env_with(tracking_uri: str, **extra: str) -> dict:
     """Copy of the environment pointed at ``tracking_uri``, this interpreter first on PATH."""
     env = dict(os.environ)
     env.update(MLFLOW_TRACKING_URI=tracking_uri, PATH=f"{BIN}{os.pathsep}{env['PATH']}", **extra)
-    env.pop("MLFLOW_RUN_ID", None)
+    # A run or experiment chosen by an enclosing process must not leak into this one.
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(var, None)
     return env
 
 
