@@ -29,6 +29,12 @@ LIMITS = """\
   column-wise validation path for clean batches and a leaner log row (e.g. inputs stored
   once per request instead of per record); both change the validation and prediction-log
   contracts, so they are left as follow-ups rather than done inside the benchmark work.
+- **Large batches vs mlflow serve.** For 1000-record requests caretflow is not faster
+  than mlflow serve (see the ratios): both spend most of the time on per-record work,
+  and caretflow's per-record work is larger (field-level validation, an answer object
+  with probability, threshold and prediction id, and a log row per record). The compiled
+  forest only removes the model share. With `PREDICTION_LOG=0` the gap shows how much of
+  it is the log; under contention the SQLite commit of 1000 rows also stalls the p99.
 - **mlflow serve.** Its `/invocations` runs the same logged pipeline on a pandas DataFrame
   with schema enforcement per request and answers the label only (no probability,
   threshold, prediction id, logging or validation errors per field).
