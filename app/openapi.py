@@ -90,6 +90,10 @@ def _operation(route, bodies: dict, answers: dict) -> dict:
     if "{version_name}" in path:
         op["parameters"] = [{"name": "version_name", "in": "path", "required": True,
                              "schema": {"type": "string"}}]
+    if path == "/model_health":
+        op["parameters"] = [{"name": "window_hours", "in": "query", "required": False,
+                             "schema": {"type": "number", "exclusiveMinimum": 0,
+                                        "maximum": 24 * 365}}]
     return op
 
 

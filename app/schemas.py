@@ -24,13 +24,15 @@ def _feature_type(spec: dict):
     if spec["type"] == "category":
         return Literal[tuple(str(c) for c in spec["categories"])]
     base = int if spec["type"] == "int" else float
-    return Annotated[base, BeforeValidator(_no_bool_or_text), Field(allow_inf_nan=False, **bounds)]
+    # Field first: the constraints then show up in the OpenAPI document (minimum/maximum);
+    # the BeforeValidator still runs before them.
+    return Annotated[base, Field(allow_inf_nan=False, **bounds), BeforeValidator(_no_bool_or_text)]
 
 
 def _truth_type(task: str):
     if task == "classification":
-        return Annotated[int, BeforeValidator(_no_bool_or_text), Field(ge=0, le=1)]
-    return Annotated[float, BeforeValidator(_no_bool_or_text), Field(allow_inf_nan=False)]
+        return Annotated[int, Field(ge=0, le=1), BeforeValidator(_no_bool_or_text)]
+    return Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_no_bool_or_text)]
 
 
 class _Base(BaseModel):

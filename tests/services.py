@@ -47,7 +47,11 @@ def require_redis() -> None:
 
 @contextlib.contextmanager
 def fresh_database(prefix: str = "caretflow"):
-    """A new PostgreSQL database for one test; yields its psycopg2 URL and drops it after."""
+    """A new PostgreSQL database for one test; yields its SQLAlchemy URL, drops it after.
+
+    The URL names the driver (``postgresql+psycopg2://``): SQLAlchemy 2.1 would pick
+    psycopg 3 for a bare ``postgresql://``, which is not installed.
+    """
     import psycopg2
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
@@ -56,7 +60,7 @@ def fresh_database(prefix: str = "caretflow"):
     try:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -69,8 +69,7 @@ def test_sqlite_locked_briefly_waits_then_503_past_the_busy_timeout(tiny_registr
 @pytest.mark.services
 def test_postgres_table_locked_answers_503_then_recovers(tiny_registry, tmp_path):
     require_postgres()
-    with fresh_database("caretflow_lock") as url:
-        sa_url = url.replace("postgresql://", "postgresql+psycopg2://")
+    with fresh_database("caretflow_lock") as sa_url:
         with running_app(tiny_registry, tmp_path, BACKGROUND=False, PREDICTION_DB_URL=sa_url,
                          DB_BUSY_TIMEOUT_SECONDS=1.0) as app:
             c = app.test_client()

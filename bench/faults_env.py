@@ -1,0 +1,254 @@
+"""Processes for the load and fault scripts: gunicorn, a restartable ``mlflow server``.
+
+Also copies a registry into a tracking server. Everything on loopback, every process
+stoppable by id.
+
+    python -m bench.faults_env publish --src sqlite:///mlflow.db --dst http://127.0.0.1:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLIENT_KEY, ADMIN_KEY = "faults-client-key", "faults-admin-key"
+log = logging.getLogger("bench.faults_env")
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, every: float = 0.2):
+    """Poll ``predicate`` until truthy (returned) or ``timeout`` seconds (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+def _env(**extra) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("MLFLOW_RUN_ID", None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _stop(proc: subprocess.Popen | None, sig=signal.SIGTERM, timeout: float = 20) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class Gunicorn:
+    """One server instance: ``gunicorn -c app/gunicorn.conf.py 'app:create_app()'``.
+
+    Args:
+        workdir: directory for the log and the Prometheus files.
+        tracking_uri: registry the instance serves from.
+        prediction_db: ``PREDICTION_DB_URL``.
+        workers: gunicorn workers.
+        **env: further settings (``RATE_LIMIT``, ``ALIAS_REFRESH_SECONDS`` ...).
+    """
+
+    def __init__(self, workdir: Path, tracking_uri: str, prediction_db: str, workers: int = 2,
+                 **env):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = _env(MLFLOW_TRACKING_URI=tracking_uri, PREDICTION_DB_URL=prediction_db,
+                        PORT=self.port, WORKERS=workers, API_KEYS=CLIENT_KEY,
+                        ADMIN_API_KEYS=ADMIN_KEY, PROMETHEUS_MULTIPROC_DIR=self.workdir / "prom",
+                        **env)
+        self.log_path = self.workdir / "gunicorn.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, ready_timeout: float | None = 120) -> Gunicorn:
+        """Start; wait until /health answers 200 (or only until it answers, when None)."""
+        (self.workdir / "prom").mkdir(exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "app/gunicorn.conf.py", "app:create_app()"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        want = (200,) if ready_timeout is not None else (200, 503)
+        if not wait_until(lambda: self._health() in want or self.proc.poll() is not None,
+                          ready_timeout or 120) or self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            self.stop()
+            raise RuntimeError(f"gunicorn on {self.url} did not start:\n{tail}")
+        return self
+
+    def _health(self) -> int | None:
+        try:
+            return requests.get(f"{self.url}/health", timeout=3).status_code
+        except requests.RequestException:
+            return None
+
+    def health(self) -> dict:
+        """The /health body of whichever worker answers."""
+        return requests.get(f"{self.url}/health", timeout=5).json()
+
+    def worker_pids(self) -> list[int]:
+        """Current worker process ids (children of the gunicorn master)."""
+        import psutil
+
+        try:
+            return [c.pid for c in psutil.Process(self.proc.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        """Graceful stop of the master (workers follow)."""
+        _stop(self.proc)
+
+
+class TrackingServer:
+    """A real ``mlflow server`` on a fixed port that can be stopped and started again.
+
+    Args:
+        workdir: directory for the log and the artifact store.
+        backend_uri: backend store (SQLite file by default, or PostgreSQL).
+    """
+
+    def __init__(self, workdir: Path, backend_uri: str | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.backend = backend_uri or f"sqlite:///{self.workdir / 'server.db'}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120) -> TrackingServer:
+        """Start and wait for /health."""
+        with open(self.workdir / "server.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--backend-store-uri", self.backend, "--workers", "1",
+                 "--artifacts-destination", str(self.workdir / "artifacts")],
+                cwd=self.workdir, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited ({self.proc.returncode}); see "
+                                   f"{self.workdir / 'server.log'}")
+            try:
+                return requests.get(f"{self.url}/health", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        if not wait_until(up, timeout, 0.5):
+            self.stop()
+            raise TimeoutError("mlflow server did not become healthy")
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and its own worker processes (its process group)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+def publish(src_uri: str, dst_uri: str, name: str = "churn") -> dict[str, str]:
+    """Copy every version of ``name`` (artifacts, test metrics, tags, aliases) to ``dst_uri``.
+
+    Runs in a subprocess: ``mlflow.set_tracking_uri`` is process-global.
+
+    Returns:
+        The destination's aliases (alias -> version).
+    """
+    import json
+
+    out = subprocess.run([str(BIN / "python"), "-m", "bench.faults_env", "publish", "--src",
+                          src_uri, "--dst", dst_uri, "--name", name], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=600, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _publish_here(src_uri: str, dst_uri: str, name: str) -> dict[str, str]:
+    import tempfile
+
+    import mlflow
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
+    exp = dst.create_experiment(f"caretflow-{name}-{int(time.time() * 1000)}")
+    dst.create_registered_model(name)
+    mapping = {}
+    for mv in sorted(src.search_model_versions(f"name = '{name}'"), key=lambda m: int(m.version)):
+        metrics = src.get_run(mv.run_id).data.metrics
+        run = dst.create_run(exp, tags={"mlflow.runName": mv.tags.get("version_name", "v")})
+        now = int(time.time() * 1000)
+        dst.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
+                                                if k.startswith("test_")])
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.set_tracking_uri(src_uri)
+            local = mlflow.artifacts.download_artifacts(f"models:/{name}/{mv.version}",
+                                                        dst_path=tmp)
+            mlflow.set_tracking_uri(dst_uri)
+            dst.log_artifacts(run.info.run_id, local, "model")
+        dst.set_terminated(run.info.run_id)
+        new = dst.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id,
+                                       tags=dict(mv.tags))
+        mapping[str(mv.version)] = str(new.version)
+    for alias, version in src.get_registered_model(name).aliases.items():
+        dst.set_registered_model_alias(name, alias, mapping[str(version)])
+    return {a: str(v) for a, v in dst.get_registered_model(name).aliases.items()}
+
+
+def copy_sqlite_store(src_uri: str, dest: Path) -> str:
+    """A private copy of a SQLite tracking store (artifacts stay where they are)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src_uri.removeprefix("sqlite:///"), dest / "mlflow.db")
+    return f"sqlite:///{dest / 'mlflow.db'}"
+
+
+def main() -> None:
+    """CLI: ``publish`` a registry into another tracking server."""
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["publish"])
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--dst", required=True)
+    parser.add_argument("--name", default="churn")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    sys.stdout.write(json.dumps(_publish_here(args.src, args.dst, args.name)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
