@@ -62,3 +62,16 @@ bench: setup
 
 clean:
 	rm -rf outputs multirun .pytest_cache
+
+# Hardening (docs/reliability.md): dependency audit, load + fault scripts, deep API fuzzing.
+.PHONY: audit load fuzz
+LOAD_SCENARIOS ?= load
+
+audit: setup
+	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --progress-spinner off
+
+load: setup
+	@for s in $(LOAD_SCENARIOS); do $(BIN)/python -m bench.faults_run $$s || exit 1; done
+
+fuzz: setup
+	$(BIN)/python -m bench.fuzz_api --examples 300
