@@ -69,7 +69,10 @@ def _limits(app: Flask, settings) -> None:
     limiter = Limiter(auth.limit_key, app=app, storage_uri=settings.RATE_LIMIT_STORAGE_URI,
                       default_limits=[settings.RATE_LIMIT] if settings.RATE_LIMIT else [],
                       headers_enabled=True, strategy="fixed-window",
-                      enabled=bool(settings.RATE_LIMIT))
+                      enabled=bool(settings.RATE_LIMIT),
+                      # Redis down: count per worker in memory until it is back (never a 500).
+                      in_memory_fallback_enabled=not settings.RATE_LIMIT_STORAGE_URI.startswith(
+                          "memory"))
     for bp in OPEN_BLUEPRINTS:
         limiter.exempt(bp)
     app.extensions["caretflow_limiter"] = limiter

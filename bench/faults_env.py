@@ -1,14 +1,11 @@
 """Processes for the load and fault scripts: gunicorn, a restartable ``mlflow server``.
 
-Also copies a registry into a tracking server. Everything on loopback, every process
-stoppable by id.
-
-    python -m bench.faults_env publish --src sqlite:///mlflow.db --dst http://127.0.0.1:5000
+Everything on loopback, every process stoppable by id.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -45,7 +42,7 @@ def wait_until(predicate, timeout: float, every: float = 0.2):
     return None
 
 
-def _env(**extra) -> dict:
+def child_env(**extra) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("MLFLOW_RUN_ID", None)
@@ -81,7 +78,7 @@ class Gunicorn:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = _env(MLFLOW_TRACKING_URI=tracking_uri, PREDICTION_DB_URL=prediction_db,
+        self.env = child_env(MLFLOW_TRACKING_URI=tracking_uri, PREDICTION_DB_URL=prediction_db,
                         PORT=self.port, WORKERS=workers, API_KEYS=CLIENT_KEY,
                         ADMIN_API_KEYS=ADMIN_KEY, PROMETHEUS_MULTIPROC_DIR=self.workdir / "prom",
                         **env)
@@ -150,7 +147,7 @@ class TrackingServer:
                 [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
                  "--backend-store-uri", self.backend, "--workers", "1",
                  "--artifacts-destination", str(self.workdir / "artifacts")],
-                cwd=self.workdir, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.workdir, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
         def up():
@@ -168,65 +165,26 @@ class TrackingServer:
         return self
 
     def stop(self) -> None:
-        """Stop the server and its own worker processes (its process group)."""
+        """Stop the server and its worker processes (its process group); wait for the port."""
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if not wait_until(lambda: not self._answers(), 20, 0.2):  # uvicorn child lingers
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            wait_until(lambda: not self._answers(), 10, 0.2)
+        if self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(5)
 
-
-def publish(src_uri: str, dst_uri: str, name: str = "churn") -> dict[str, str]:
-    """Copy every version of ``name`` (artifacts, test metrics, tags, aliases) to ``dst_uri``.
-
-    Runs in a subprocess: ``mlflow.set_tracking_uri`` is process-global.
-
-    Returns:
-        The destination's aliases (alias -> version).
-    """
-    import json
-
-    out = subprocess.run([str(BIN / "python"), "-m", "bench.faults_env", "publish", "--src",
-                          src_uri, "--dst", dst_uri, "--name", name], cwd=ROOT, env=_env(),
-                         capture_output=True, text=True, timeout=600, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _publish_here(src_uri: str, dst_uri: str, name: str) -> dict[str, str]:
-    import tempfile
-
-    import mlflow
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-
-    src, dst = MlflowClient(src_uri), MlflowClient(dst_uri)
-    exp = dst.create_experiment(f"caretflow-{name}-{int(time.time() * 1000)}")
-    dst.create_registered_model(name)
-    mapping = {}
-    for mv in sorted(src.search_model_versions(f"name = '{name}'"), key=lambda m: int(m.version)):
-        metrics = src.get_run(mv.run_id).data.metrics
-        run = dst.create_run(exp, tags={"mlflow.runName": mv.tags.get("version_name", "v")})
-        now = int(time.time() * 1000)
-        dst.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
-                                                if k.startswith("test_")])
-        with tempfile.TemporaryDirectory() as tmp:
-            mlflow.set_tracking_uri(src_uri)
-            local = mlflow.artifacts.download_artifacts(f"models:/{name}/{mv.version}",
-                                                        dst_path=tmp)
-            mlflow.set_tracking_uri(dst_uri)
-            dst.log_artifacts(run.info.run_id, local, "model")
-        dst.set_terminated(run.info.run_id)
-        new = dst.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id,
-                                       tags=dict(mv.tags))
-        mapping[str(mv.version)] = str(new.version)
-    for alias, version in src.get_registered_model(name).aliases.items():
-        dst.set_registered_model_alias(name, alias, mapping[str(version)])
-    return {a: str(v) for a, v in dst.get_registered_model(name).aliases.items()}
+    def _answers(self) -> bool:
+        try:
+            requests.get(f"{self.url}/health", timeout=1)
+            return True
+        except requests.RequestException:
+            return False
 
 
 def copy_sqlite_store(src_uri: str, dest: Path) -> str:
@@ -234,21 +192,3 @@ def copy_sqlite_store(src_uri: str, dest: Path) -> str:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(src_uri.removeprefix("sqlite:///"), dest / "mlflow.db")
     return f"sqlite:///{dest / 'mlflow.db'}"
-
-
-def main() -> None:
-    """CLI: ``publish`` a registry into another tracking server."""
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["publish"])
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--dst", required=True)
-    parser.add_argument("--name", default="churn")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    sys.stdout.write(json.dumps(_publish_here(args.src, args.dst, args.name)) + "\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -33,7 +33,7 @@ from bench.faults_env import (
     copy_sqlite_store,
     wait_until,
 )
-from bench.faults_env import publish as publish_registry
+from bench.faults_publish import publish as publish_registry
 
 log = logging.getLogger("bench.faults_run")
 RESULTS = ROOT / "bench" / "results" / "reliability"

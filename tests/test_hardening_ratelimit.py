@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.app_helpers import RECORD, headers, running_app
+from tests.app_helpers import CLIENT, RECORD, headers, running_app
 from tests.services import REDIS, require_redis
 
 
@@ -40,3 +40,10 @@ def test_two_instances_share_one_limit_through_redis(tiny_registry, tmp_path):
         assert _predict(one, key).status_code == 429
         r = _predict(two, key)
         assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+def test_unreachable_limit_storage_falls_back_to_memory(tiny_registry, tmp_path):
+    with running_app(tiny_registry, tmp_path, RATE_LIMIT="3/minute", BACKGROUND=False,
+                     RATE_LIMIT_STORAGE_URI="redis://127.0.0.1:9") as app:  # nothing there
+        codes = [_predict(app, CLIENT).status_code for _ in range(4)]
+    assert codes == [200] * 3 + [429]
