@@ -151,3 +151,15 @@ def test_swagger_ui_is_served_offline(client):
     _error(client.get("/docs/assets/..%2f..%2fapp%2fauth.py"), 404)
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.") and "/predict" in doc["paths"]
+
+
+def test_gunicorn_config_bounds_requests(monkeypatch, tmp_path):
+    import runpy
+
+    for name, value in {"GUNICORN_TIMEOUT": "7", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}.items():
+        monkeypatch.setenv(name, value)
+    conf = runpy.run_path(str(auth.__file__).replace("auth.py", "gunicorn.conf.py"))
+    assert conf["timeout"] == 7 and not conf["preload_app"]
+    assert conf["limit_request_line"] <= 8190 and conf["limit_request_fields"] <= 100
