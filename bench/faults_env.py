@@ -78,10 +78,10 @@ class Gunicorn:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = child_env(MLFLOW_TRACKING_URI=tracking_uri, PREDICTION_DB_URL=prediction_db,
-                        PORT=self.port, WORKERS=workers, API_KEYS=CLIENT_KEY,
-                        ADMIN_API_KEYS=ADMIN_KEY, PROMETHEUS_MULTIPROC_DIR=self.workdir / "prom",
-                        **env)
+        settings = {"MLFLOW_TRACKING_URI": tracking_uri, "PREDICTION_DB_URL": prediction_db,
+                    "PORT": self.port, "WORKERS": workers, "API_KEYS": CLIENT_KEY,
+                    "ADMIN_API_KEYS": ADMIN_KEY, "PROMETHEUS_MULTIPROC_DIR": self.workdir / "prom"}
+        self.env = child_env(**{**settings, **env})
         self.log_path = self.workdir / "gunicorn.log"
         self.proc: subprocess.Popen | None = None
 
