@@ -115,11 +115,38 @@ def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
     return engine
 
 
+_INSERT_SQL: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _positional_insert(dialect) -> tuple[str, tuple[str, ...]] | None:
+    """The compiled predictions INSERT and its parameter order, for qmark dialects (SQLite).
+
+    Compiled once per dialect: SQLAlchemy's per-call compile and bind processing costs more
+    than the insert itself for a large batch. Named-parameter dialects (psycopg2) return None
+    and keep the Core insert, whose multi-row VALUES batching beats the driver's executemany.
+    """
+    if dialect.name not in _INSERT_SQL:
+        compiled = predictions.insert().compile(dialect=dialect)
+        if dialect.name != "sqlite" or not compiled.positiontup:
+            return None
+        _INSERT_SQL[dialect.name] = (str(compiled), tuple(compiled.positiontup))
+    return _INSERT_SQL[dialect.name]
+
+
+def _insert_predictions(conn, rows: list[dict]) -> None:
+    cached = _positional_insert(conn.dialect)
+    if cached is None:
+        conn.execute(predictions.insert(), rows)
+        return
+    sql, order = cached
+    conn.exec_driver_sql(sql, [tuple(row.get(k) for k in order) for row in rows])
+
+
 def write(engine: Engine, prediction_rows: list[dict], feedback_rows: list[dict]) -> None:
     """Store predictions (and inline feedback) in one transaction."""
     with engine.begin() as conn:
         if prediction_rows:
-            conn.execute(predictions.insert(), prediction_rows)
+            _insert_predictions(conn, prediction_rows)
         if feedback_rows:
             conn.execute(feedback.insert(), feedback_rows)
 
