@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from app import predicting
 from app.auth import requires
+from app.batchcheck import BatchChecker
 from app.errors import ApiError
 from app.schemas import validate
 from app.state import json_body, json_response, state
@@ -16,6 +17,13 @@ bp = Blueprint("predict", __name__)
 def _too_many(n: int, cap: int, what: str) -> None:
     if n > cap:
         raise ApiError(413, f"too many {what}: {n} > {cap}", [f"send at most {cap} {what}"])
+
+
+def _checker(st) -> BatchChecker:
+    """The app's column-wise batch validator (pydantic explains what it does not accept)."""
+    if "batch_checker" not in st.cache:
+        st.cache["batch_checker"] = BatchChecker(st.dataset["schema"], st.dataset)
+    return st.cache["batch_checker"]
 
 
 @bp.post("/predict")
@@ -29,7 +37,7 @@ def predict():
     if "records" in body:
         if isinstance(body["records"], list):
             _too_many(len(body["records"]), st.settings.MAX_BATCH, "records")
-        req = validate(st.requests.batch, body)
+        req = _checker(st).check(body) or validate(st.requests.batch, body)
         records = req.records
     else:
         req = validate(st.requests.single, body)

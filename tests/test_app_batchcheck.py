@@ -1,0 +1,102 @@
+"""The column-wise batch validator accepts only what pydantic accepts, with the same values."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from app.batchcheck import BatchChecker
+from app.errors import field_errors
+from app.schemas import build_models
+from tests.app_helpers import RECORD, client, headers, shared_app  # noqa: F401
+
+BAD = {
+    "bad category": ("Geography", "Atlantis"),
+    "out of range": ("Age", 17),
+    "above range": ("Balance", 1e12),
+    "nan": ("Balance", float("nan")),
+    "infinity": ("EstimatedSalary", float("inf")),
+    "bool": ("HasCrCard", True),
+    "string number": ("CreditScore", "619"),
+    "float in int field": ("Tenure", 2.5),
+    "null feature": ("Age", None),
+    "category not text": ("Gender", 1),
+    "truth not 0/1": ("true_value", 2),
+    "truth bool": ("true_value", True),
+    "long routing key": ("CustomerId", "x" * 201),
+    "routing key float": ("CustomerId", 1.5),
+}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from steps.config import compose
+
+    dataset = OmegaConf.to_container(compose(["profile=quick"]).dataset, resolve=True)
+    return BatchChecker(dataset["schema"], dataset), build_models(dataset["schema"], dataset, 5000)
+
+
+def _batch(n: int = 50, **changes) -> dict:
+    records = [dict(RECORD, Age=20 + i % 60, Balance=i if i % 2 else float(i),
+                    CustomerId=15600000 + i if i % 3 else f"c{i}", Surname="Smith",
+                    true_value=(None, 0, 1)[i % 3], extra="ignored") for i in range(n)]
+    return {"records": records, **changes}
+
+
+@pytest.mark.parametrize("changes", [{}, {"version_name": "v2_random_forest"},
+                                     {"enable_ab_testing": True}])
+def test_good_batches_match_pydantic(setup, changes):
+    checker, models = setup
+    body = _batch(**changes)
+    fast, slow = checker.check(body), models.batch.model_validate(body)
+    assert fast is not None
+    assert (fast.version_name, fast.enable_ab_testing) == (slow.version_name,
+                                                           slow.enable_ab_testing)
+    for got, want in zip(fast.records, slow.records, strict=True):
+        for name, value in want.model_dump().items():
+            assert getattr(got, name) == value and type(getattr(got, name)) is type(value), name
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_values_are_left_to_pydantic(setup, case):
+    checker, models = setup
+    body = _batch()
+    name, value = BAD[case]
+    body["records"][7][name] = value
+    assert checker.check(body) is None
+    with pytest.raises(Exception):  # noqa: B017 - pydantic rejects it too
+        models.batch.model_validate(body)
+
+
+@pytest.mark.parametrize("body", [
+    {"records": []}, {"records": "x"}, {"records": [1, 2]},
+    {"records": [dict(RECORD)], "version_name": ""},
+    {"records": [dict(RECORD)], "enable_ab_testing": "yes"},
+    {"records": [{k: v for k, v in RECORD.items() if k != "Age"}]},
+])
+def test_unusual_shapes_are_left_to_pydantic(setup, body):
+    assert setup[0].check(body) is None
+
+
+@pytest.mark.parametrize("case", sorted(k for k in BAD if k not in ("nan", "infinity")))
+def test_endpoint_422_details_are_pydantics(setup, client, case):
+    _, models = setup
+    body = _batch(n=5)
+    name, value = BAD[case]
+    body["records"][3][name] = value
+    body["records"][1].pop("Gender")  # a second error: every entry is reported
+    r = client.post("/predict", json=body, headers=headers())
+    assert r.status_code == 422, r.data[:300]
+    try:
+        models.batch.model_validate(body)
+    except Exception as exc:  # noqa: BLE001 - the pydantic ValidationError
+        expected = field_errors(exc)
+    assert r.get_json()["details"] == expected
+
+
+def test_endpoint_accepts_a_good_batch(client):
+    body = _batch(n=200)
+    r = client.post("/predict", json=body, headers=headers())
+    assert r.status_code == 200, r.data[:300]
+    assert len(r.get_json()["predictions"]) == 200
