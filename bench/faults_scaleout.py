@@ -132,7 +132,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory(prefix="caretflow-scaleout-") as tmp, \
             published(args.tracking_uri, Path(tmp), args.mlflow_backend) as tracking:
-        result = scaleout(tracking, Path(tmp), args.prediction_db, args.redis)
+        result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"),
+                  **scaleout(tracking, Path(tmp), args.prediction_db, args.redis)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     log.info(json.dumps(result, indent=1))

@@ -104,7 +104,8 @@ def main() -> None:
         started = time.monotonic()
         report = fuzz(app, args.examples, seed=None)
         app.extensions["caretflow"].stop()
-    result = {"examples_per_operation": args.examples, "seconds": round(
+    result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"),
+              "examples_per_operation": args.examples, "seconds": round(
         time.monotonic() - started, 1), "server_errors": 0, "operations": report,
         "cases": sum(r["cases"] for r in report.values())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
