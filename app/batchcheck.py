@@ -10,8 +10,8 @@ batch are exactly pydantic's.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class FastBatch:
     """A batch accepted by the column-wise check (the shape of a validated ``PredictBatch``).
 
     Attributes:
-        records: one attribute object per record (features, id columns, ``true_value``).
+        records: one named tuple per record (features, id columns, ``true_value``).
         version_name: the requested version, or None.
         enable_ab_testing: route between champion and challenger.
     """
@@ -94,6 +94,10 @@ class BatchChecker:
         if routing and routing not in schema and routing not in ids:
             ids.append(routing)
         self.optional = ids
+        try:
+            self.record = namedtuple("BatchRecord", [*schema, *ids, "true_value"])
+        except ValueError:  # a column name that is no identifier: pydantic only
+            self.record = None
 
     def check(self, body: dict) -> FastBatch | None:
         """The validated batch, or None when pydantic must validate (and explain) it.
@@ -106,12 +110,12 @@ class BatchChecker:
         """
         version, ab = body.get("version_name"), body.get("enable_ab_testing", False)
         records = body.get("records")
-        if (type(ab) is not bool or not (version is None or (
+        if (self.record is None or type(ab) is not bool or not (version is None or (
                 type(version) is str and 1 <= len(version) <= 100))
                 or type(records) is not list or not records
                 or not all(type(r) is dict for r in records)):
             return None
-        names, columns = [], []
+        columns = []
         for name, spec in self.schema.items():
             try:
                 values = [r[name] for r in records]
@@ -124,19 +128,14 @@ class BatchChecker:
                 ok = values is not None
             if not ok:
                 return None
-            names.append(name)
             columns.append(values)
         for name in self.optional:
             values = [r.get(name) for r in records]
             if not _identifier(values):
                 return None
-            names.append(name)
             columns.append(values)
         truths = _truth([r.get("true_value") for r in records], self.task)
         if truths is None:
             return None
-        names.append("true_value")
         columns.append(truths)
-        out = [SimpleNamespace(**dict(zip(names, row, strict=True)))
-               for row in zip(*columns, strict=True)]
-        return FastBatch(out, version, ab)
+        return FastBatch(list(map(self.record._make, zip(*columns, strict=True))), version, ab)

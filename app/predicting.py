@@ -92,6 +92,7 @@ def _score(st: State, served: Served, arm: str, records: list, ids: list[str]) -
     tel = telemetry.get()
     tel.predict_latency.labels(served.version, arm).observe(time.perf_counter() - start)
     tel.predictions.labels(served.version, arm).inc(len(records))
+    details = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in details.items()}
     return [_answer(st, served, arm, pid, details, i) for i, pid in enumerate(ids)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 
 from sqlalchemy import (
     BigInteger,
@@ -138,8 +139,12 @@ def _insert_predictions(conn, rows: list[dict]) -> None:
     if cached is None:
         conn.execute(predictions.insert(), rows)
         return
-    sql, order = cached
-    conn.exec_driver_sql(sql, [tuple(row.get(k) for k in order) for row in rows])
+    sql, keys = cached
+    try:
+        params = list(map(itemgetter(*keys), rows))
+    except KeyError:  # a row without some optional column: NULL, as the Core insert
+        params = [tuple(row.get(k) for k in keys) for row in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 def write(engine: Engine, prediction_rows: list[dict], feedback_rows: list[dict]) -> None:
