@@ -113,7 +113,7 @@ def _live_steps(client: MlflowClient, name: str, db: str) -> dict:
 
 
 def mlflow_outage(tracking: TrackingServer, workdir: Path, outage: float = 30,
-                  seconds: float | None = None, concurrency: int = 3) -> dict:
+                  after: float = 5, concurrency: int = 3) -> dict:
     """Stop the real tracking server for ``outage`` s under load; pending live metrics arrive.
 
     ``tracking`` serves the registry (see ``published``); it is running again afterwards.
@@ -133,11 +133,12 @@ def mlflow_outage(tracking: TrackingServer, workdir: Path, outage: float = 30,
         tracking.start()
         fault["restarted_at"] = time.monotonic()
         fault["outage_measured_s"] = round(fault["restarted_at"] - stopped, 1)
+        time.sleep(after)  # load goes on over the whole outage and a little after
+        _tally.stop.set()
 
     try:
         log.info("load with an outage of %ss", outage)
-        total = seconds or outage + 10
-        tally = load_mixed.run([server.url], CLIENT_KEY, total, concurrency,
+        tally = load_mixed.run([server.url], CLIENT_KEY, outage + 600, concurrency,
                                during=outage_window)
         client = MlflowClient(tracking.url)
         synced = wait_until(lambda: all(v["logged"] for v in
@@ -210,6 +211,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     kwargs = {k: v for k, v in (("seconds", args.seconds), ("outage", args.outage)) if v}
+    if args.scenario == "mlflow_outage":
+        kwargs.pop("seconds", None)  # the load lasts as long as the outage (+5 s)
     with tempfile.TemporaryDirectory(prefix="caretflow-faults-") as tmp:
         uri = args.tracking_uri
         if uri.startswith("sqlite:///"):

@@ -43,6 +43,7 @@ class Tally:
     retried: int = 0
     requests: int = 0
     elapsed: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)  # ends the run early
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def error(self, kind: str) -> None:
@@ -78,7 +79,8 @@ def _call(session, tally: Tally, url: str, body: dict, key: str):
 def _worker(tally: Tally, urls: list[str], key: str, deadline: float, max_requests: int,
             feedback_ratio: float, n: int) -> None:
     rng, session, i, pending = random.Random(n), requests.Session(), 0, []
-    while time.monotonic() < deadline and tally.requests < max_requests:
+    while (time.monotonic() < deadline and tally.requests < max_requests
+           and not tally.stop.is_set()):
         base = urls[(n + i) % len(urls)]
         if pending and rng.random() < feedback_ratio:
             pid = pending.pop(rng.randrange(len(pending)))
@@ -108,6 +110,8 @@ def run(urls: list[str], key: str, seconds: float, concurrency: int = 4,
         feedback_ratio: float = 0.4, max_requests: int = 200_000, during=None) -> Tally:
     """Run the load; ``during(tally)`` (optional) runs in this thread meanwhile (a fault).
 
+    The run ends after ``seconds``, or earlier when ``during`` sets ``tally.stop``.
+
     Returns:
         The tally (acknowledged predictions and feedback, latencies, errors).
     """
@@ -120,10 +124,15 @@ def run(urls: list[str], key: str, seconds: float, concurrency: int = 4,
     for t in threads:
         t.start()
     if during is not None:
-        during(tally)
+        try:
+            during(tally)
+        except BaseException:
+            tally.stop.set()  # a failed fault injection must not leave the load running
+            raise
+    ended = min(time.monotonic(), deadline) if tally.stop.is_set() else deadline
     for t in threads:
         t.join(seconds + 120)
-    tally.elapsed = round(min(time.monotonic(), deadline) - started, 1)  # load time only
+    tally.elapsed = round(min(ended, time.monotonic()) - started, 1)  # load time only
     return tally
 
 
