@@ -10,13 +10,13 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from steps.launch import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -24,22 +24,8 @@ CLIENT_KEY, ADMIN_KEY = "faults-client-key", "faults-admin-key"
 log = logging.getLogger("bench.faults_env")
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, every: float = 0.2):
-    """Poll ``predicate`` until truthy (returned) or ``timeout`` seconds (None)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return None
 
 
 def child_env(**extra) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -54,3 +55,21 @@ def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = 
         cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True, text=True, timeout=3600
     )
     return proc, time.perf_counter() - start
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
+    """Poll ``predicate`` until truthy (returned) or ``timeout`` seconds (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None

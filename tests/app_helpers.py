@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from steps.launch import free_port
+from steps.launch import wait_until as wait_for  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT, ADMIN = "client-key-for-tests", "admin-key-for-tests"
@@ -52,10 +54,6 @@ def app_config(tmp: Path, **overrides) -> dict:
     return cfg
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_gunicorn(tmp: Path, tracking_uri: str, workers: int = 2, **env) -> tuple:
@@ -97,15 +95,6 @@ def stop(proc) -> None:
         proc.wait(5)
 
 
-def wait_for(predicate, timeout: float = 10.0, every: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; return it (or the last value)."""
-    deadline, value = time.time() + timeout, None
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return value
 
 
 class running_app:  # noqa: N801 - used as a context manager

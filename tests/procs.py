@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
-from steps.launch import BIN, env_with, mlflow_run_main
+from steps.launch import BIN, env_with, free_port, mlflow_run_main
 
 __all__ = ["BIN", "MlflowServer", "env_with", "free_port", "mlflow_run_main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MlflowServer:
@@ -33,10 +26,23 @@ class MlflowServer:
 
     def start(self, timeout: float = 90) -> MlflowServer:
         self.proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
-             "--workers", "1"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env_with(self.backend),
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--backend-store-uri",
+                self.backend,
+                "--artifacts-destination",
+                str(self.artifacts),
+                "--workers",
+                "1",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env_with(self.backend),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
