@@ -168,9 +168,7 @@ def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
         row.update({k: round(c.metrics[k], 4) for k in shown if k in c.metrics})
         row.update(gate="passed" if c.passed else "failed", role=role)
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(
-        primary, ascending=primary in M.HIGHER_IS_BETTER and not M.HIGHER_IS_BETTER[primary]
-    )
+    return pd.DataFrame(rows).sort_values(primary, ascending=not M.HIGHER_IS_BETTER[primary])
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -23,15 +23,13 @@ log = logging.getLogger("caretflow.main")
 ALL_VERSIONS = ("v1_auto_select", "v2_random_forest", "v3_rf_tuned", "v4_xgboost")
 
 
-def _run_step(
-    entry: str, params: dict, key: str, experiment_id: str, force: bool
-) -> tuple[str, bool]:
-    """Return (run id, reused) for one step, running it through ``mlflow.run`` if needed."""
+def _run_step(entry: str, params: dict, key: str, experiment_id: str, force: bool) -> str:
+    """Run id of one step: a finished run with the same key, else a new ``mlflow.run``."""
     if not force:
         cached = tracking.find_cached_run(experiment_id, entry, key)
         if cached:
             log.info("%-28s reused run %s", _label(entry, params), cached)
-            return cached, True
+            return cached
     log.info("%-28s running ...", _label(entry, params))
     start = time.perf_counter()
     submitted = mlflow.run(
@@ -48,7 +46,7 @@ def _run_step(
         submitted.run_id,
         time.perf_counter() - start,
     )
-    return submitted.run_id, False
+    return submitted.run_id
 
 
 def _label(entry: str, params: dict) -> str:
@@ -70,7 +68,7 @@ def run_pipeline(dataset: str, versions: list[str], overrides: list[str], force:
     joined = shlex.join(overrides)
 
     pre_key = preprocess_key(compose(base))
-    pre_id, _ = _run_step(
+    pre_id = _run_step(
         "preprocess", {"dataset": dataset, "overrides": joined}, pre_key, experiment_id, force
     )
     train_ids = []
@@ -82,11 +80,11 @@ def run_pipeline(dataset: str, versions: list[str], overrides: list[str], force:
             "preprocess_run_id": pre_id,
             "overrides": joined,
         }
-        run_id, _ = _run_step("train", params, train_key(cfg, pre_id), experiment_id, force)
+        run_id = _run_step("train", params, train_key(cfg, pre_id), experiment_id, force)
         train_ids.append(run_id)
     cfg = compose([*base, f"preprocess_run_id={pre_id}"])
     eval_params = {"dataset": dataset, "preprocess_run_id": pre_id, "overrides": joined}
-    eval_id, _ = _run_step(
+    eval_id = _run_step(
         "evaluate", eval_params, evaluate_key(cfg, pre_id, train_ids), experiment_id, force
     )
     return {"preprocess": pre_id, "train": train_ids, "evaluate": eval_id}

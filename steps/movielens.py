@@ -69,8 +69,3 @@ def load_movielens(folder: Path) -> pd.DataFrame:
     df = ratings.merge(users.drop(columns=["zip"]), on="user_id", how="left")
     df = df.merge(items[["item_id", "item_year", *GENRE_COLUMNS]], on="item_id", how="left")
     return df.drop(columns=["timestamp"])
-
-
-def files_of(folder: Path) -> list[Path]:
-    """The files whose content identifies the data set (for cache keys)."""
-    return [folder / f for f in FILES]

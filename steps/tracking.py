@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 import mlflow
-import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -135,11 +134,6 @@ def log_config(cfg: DictConfig) -> None:
         path = Path(tmp) / "config.yaml"
         path.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
         mlflow.log_artifact(str(path))
-
-
-def log_yaml(obj, artifact_file: str) -> None:
-    """Log a plain object as a YAML artifact of the active run."""
-    mlflow.log_text(yaml.safe_dump(obj, sort_keys=False), artifact_file)
 
 
 def _cli() -> None:
