@@ -10,7 +10,6 @@ batch are exactly pydantic's.
 
 from __future__ import annotations
 
-from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,18 +18,33 @@ _NUMBER = {int, float}
 
 
 @dataclass(frozen=True)
-class FastBatch:
-    """A batch accepted by the column-wise check (the shape of a validated ``PredictBatch``).
+class Batch:
+    """Validated records as columns: what ``app.predicting`` scores and logs.
 
     Attributes:
-        records: one named tuple per record (features, id columns, ``true_value``).
+        columns: feature (and routing key) name -> one value per record, as pydantic
+            stores them.
+        true_values: inline ``true_value`` per record (None where absent).
         version_name: the requested version, or None.
         enable_ab_testing: route between champion and challenger.
     """
 
-    records: list
+    columns: dict[str, list]
+    true_values: list
     version_name: str | None
     enable_ab_testing: bool
+
+    @property
+    def size(self) -> int:
+        """Number of records."""
+        return len(self.true_values)
+
+    @classmethod
+    def from_records(cls, records: list, names: list[str], version_name: str | None,
+                     enable_ab_testing: bool) -> Batch:
+        """The batch of pydantic-validated records (``names``: the columns to keep)."""
+        columns = {name: [getattr(r, name, None) for r in records] for name in names}
+        return cls(columns, [r.true_value for r in records], version_name, enable_ab_testing)
 
 
 def _numeric(values: list, spec: dict) -> list | None:
@@ -94,12 +108,9 @@ class BatchChecker:
         if routing and routing not in schema and routing not in ids:
             ids.append(routing)
         self.optional = ids
-        try:
-            self.record = namedtuple("BatchRecord", [*schema, *ids, "true_value"])
-        except ValueError:  # a column name that is no identifier: pydantic only
-            self.record = None
+        self.keep = [*schema, *([routing] if routing and routing not in schema else [])]
 
-    def check(self, body: dict) -> FastBatch | None:
+    def check(self, body: dict) -> Batch | None:
         """The validated batch, or None when pydantic must validate (and explain) it.
 
         Args:
@@ -110,12 +121,12 @@ class BatchChecker:
         """
         version, ab = body.get("version_name"), body.get("enable_ab_testing", False)
         records = body.get("records")
-        if (self.record is None or type(ab) is not bool or not (version is None or (
+        if (type(ab) is not bool or not (version is None or (
                 type(version) is str and 1 <= len(version) <= 100))
                 or type(records) is not list or not records
                 or not all(type(r) is dict for r in records)):
             return None
-        columns = []
+        columns = {}
         for name, spec in self.schema.items():
             try:
                 values = [r[name] for r in records]
@@ -128,14 +139,13 @@ class BatchChecker:
                 ok = values is not None
             if not ok:
                 return None
-            columns.append(values)
+            columns[name] = values
         for name in self.optional:
             values = [r.get(name) for r in records]
             if not _identifier(values):
                 return None
-            columns.append(values)
+            columns[name] = values
         truths = _truth([r.get("true_value") for r in records], self.task)
         if truths is None:
             return None
-        columns.append(truths)
-        return FastBatch(list(map(self.record._make, zip(*columns, strict=True))), version, ab)
+        return Batch({name: columns[name] for name in self.keep}, truths, version, ab)

@@ -29,6 +29,12 @@ class ApiError(Exception):
         self.details, self.headers = list(details or []), dict(headers or {})
 
 
+def too_many(n: int, cap: int, what: str) -> None:
+    """413 when a request carries more than ``cap`` ``what`` (records, items)."""
+    if n > cap:
+        raise ApiError(413, f"too many {what}: {n} > {cap}", [f"send at most {cap} {what}"])
+
+
 def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
     """One entry per bad field, without echoing inputs or the schema.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -15,13 +16,14 @@ from app.background import Periodic
 from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
 from app.models import ModelStore
-from app.predictlog import make_engine
+from app.predictlog import checkpoint, make_engine
 from app.schemas import build_models
 from app.settings import load_settings
 from app.state import State
 from steps.config import compose, to_container
 from steps.tracking import tracking_uri
 
+CHECKPOINT_SECONDS = 1.0  # SQLite prediction log: WAL copied back off the request path
 log = logging.getLogger("app")
 OPEN_BLUEPRINTS = (health.bp, docs.bp)  # no key, no rate limit (health, metrics, docs)
 
@@ -39,9 +41,10 @@ def build(config: dict | None) -> Flask:
     if mlflow.get_tracking_uri() != uri:  # artifact downloads use the global URI
         mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
-    engine = make_engine(settings.PREDICTION_DB_URL, settings.DB_BUSY_TIMEOUT_SECONDS)
+    engine = make_engine(settings.PREDICTION_DB_URL, settings.DB_BUSY_TIMEOUT_SECONDS,
+                         autocheckpoint=not settings.BACKGROUND)
     store = ModelStore(client, settings.MODEL_NAME, settings.SERVING_ALIAS,
-                       settings.CHALLENGER_ALIAS)
+                       settings.CHALLENGER_ALIAS, settings.PREDICT_THREADS)
     st = State(settings=settings, dataset=dataset, keys=keyring, store=store, engine=engine,
                requests=build_models(dataset["schema"], dataset, settings.MAX_BATCH),
                live=LiveMetrics(engine, client, settings.MODEL_NAME, dataset["task"]))
@@ -105,3 +108,5 @@ def _start(st: State) -> None:
         log.warning("no model loaded yet (%s); /health answers 503 until one is",
                     st.store.registry_error or "still loading")
     st.tasks.append(Periodic("live-metrics", settings.LIVE_METRICS_SECONDS, st.live.tick).start())
+    st.tasks.append(Periodic("wal-checkpoint", CHECKPOINT_SECONDS,
+                             functools.partial(checkpoint, st.engine)).start())

@@ -20,6 +20,8 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -48,27 +50,33 @@ def _walk(X, feature, threshold, children, roots, depths, values, out):  # pragm
     """Add every tree's leaf value to ``out`` per row, in tree order (scikit-learn's order).
 
     Tree by tree, so one tree's nodes stay in cache, and a block of rows at a time in
-    branch-free steps (a leaf points at itself), so the CPU overlaps the rows' node chains;
-    a block stops descending once all its rows sit on leaves.
+    branch-free steps (a leaf points at itself), so the CPU overlaps the rows' node chains.
     """
-    n, block = X.shape[0], 16
+    n, block = X.shape[0], 64
     nodes = np.empty(block, dtype=children.dtype)
     for t in range(roots.shape[0]):
         for start in range(0, n, block):
             size = min(block, n - start)
             nodes[:size] = roots[t]
             for _ in range(depths[t]):
-                moving = False
                 for b in range(size):
                     node = nodes[b]
-                    nxt = children[2 * node + (X[start + b, feature[node]] > threshold[node])]
-                    moving |= nxt != node
-                    nodes[b] = nxt
-                if not moving:
-                    break
+                    nodes[b] = children[2 * node + (X[start + b, feature[node]] > threshold[node])]
             for b in range(size):
                 for j in range(values.shape[1]):
                     out[start + b, j] += values[nodes[b], j]
+
+
+def exact_float32(threshold: np.ndarray) -> np.ndarray:
+    """float32 thresholds that split every float32 input exactly as the float64 ones.
+
+    For float32 ``x``: ``x > t`` holds iff ``x > t32`` when ``t32`` is the largest float32
+    not above ``t`` (infinite thresholds stay infinite).
+    """
+    t32 = threshold.astype(np.float32)
+    above = t32.astype(np.float64) > threshold
+    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+    return t32
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,7 +105,7 @@ class CompiledForest:
         forest: fitted ``RandomForest*`` / ``ExtraTrees*`` with one output.
     """
 
-    def __init__(self, forest):
+    def __init__(self, forest, threads: int = 1):
         kind = type(forest).__name__
         if kind not in FOREST_CLASSES | FOREST_REGRESSORS or forest.n_outputs_ != 1:
             raise TypeError(f"no compiled form for {kind}")
@@ -123,6 +131,12 @@ class CompiledForest:
         self.threshold = np.concatenate(threshold).astype(np.float64)
         self.children = np.concatenate(children).astype(np.intp)
         self.values = np.ascontiguousarray(np.concatenate(values), dtype=np.float64)
+        # The compiled walk's compact copies (half the bytes per node, same comparisons).
+        index = np.int32 if len(self.children) < 2**31 else np.intp
+        self.packed = (self.feature.astype(index), exact_float32(self.threshold),
+                       self.children.astype(index), self.roots.astype(index),
+                       self.depths.astype(index), self.values)
+        self.threads = max(1, int(threads))
 
     def _levelwise(self, X32: np.ndarray) -> np.ndarray:
         """(rows, trees) global leaf ids, every tree one level per step."""
@@ -140,8 +154,12 @@ class CompiledForest:
         walk = compiled_walk()
         if walk is not None:
             total = np.zeros((len(X32), self.values.shape[1]))
-            walk(X32, self.feature, self.threshold, self.children, self.roots, self.depths,
-                 self.values, total)
+            chunks = _chunks(len(X32), self.threads)
+            if len(chunks) == 1:
+                walk(X32, *self.packed, total)
+            else:  # the compiled walk releases the GIL: row chunks run on several cores
+                list(_pool(self.threads).map(
+                    lambda c: walk(X32[c], *self.packed, total[c]), chunks))
         elif len(X32) <= LEVELWISE_MAX_ROWS:
             per_tree = self.values[self._levelwise(X32)]  # (rows, trees, k)
             total = np.cumsum(per_tree, axis=1)[:, -1]  # tree order, as scikit-learn adds
@@ -153,17 +171,40 @@ class CompiledForest:
         return total if self.classifier else total[:, 0]
 
 
+PARALLEL_MIN_ROWS = 256  # fewer rows: one thread (a hand-off costs more than it saves)
+
+
+def _chunks(n: int, threads: int) -> list[slice]:
+    parts = min(threads, n // (PARALLEL_MIN_ROWS // 2)) if threads > 1 else 1
+    if parts <= 1:
+        return [slice(0, n)]
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The pool of the calling process (made after a fork: workers never share one)."""
+    key = (os.getpid(), threads)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="forest")
+    return _POOLS[key]
+
+
 class FastPipeline:
     """Stands in for a fitted pipeline ending in a forest: same answers, less overhead.
 
     Args:
         pipeline: the fitted (imblearn) pipeline.
+        threads: cores one large batch may use (``PREDICT_THREADS``).
     """
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline, threads: int = 1):
         self.pipeline = pipeline
         steps = list(pipeline.steps)
-        self.forest = CompiledForest(steps[-1][1])
+        self.forest = CompiledForest(steps[-1][1], threads)
         # Resamplers (SMOTE) only act during fit; everything else with transform() runs.
         self.transforms = [s for _, s in steps[:-1] if hasattr(s, "transform")]
 
@@ -185,21 +226,23 @@ class FastPipeline:
         return self.pipeline.predict(X) if Z is None else self.forest.mean(Z)
 
 
-def accelerate(model):
+def accelerate(model, threads: int = 1):
     """A copy of ``model`` using ``FastPipeline`` when it reproduces the pipeline exactly.
 
-    Both evaluation strategies are checked: a few probe rows and a batch of them.
+    Every evaluation strategy is checked: a few probe rows, a batch, and a batch large
+    enough to be split across ``threads``.
 
     Args:
         model: the loaded ``CaretflowModel``.
+        threads: cores one large batch may use.
 
     Returns:
         The faster copy, or ``model`` itself when no verified shortcut applies.
     """
     try:
         fast = copy.copy(model)
-        fast.pipeline = FastPipeline(model.pipeline)
-        sizes = (3, 4 * LEVELWISE_MAX_ROWS)
+        fast.pipeline = FastPipeline(model.pipeline, threads)
+        sizes = (3, 4 * LEVELWISE_MAX_ROWS, 2 * PARALLEL_MIN_ROWS + 1)
         probes = [probe_columns(model.input_schema, n=n, seed=n) for n in sizes]
         same = all(np.allclose(want, got, rtol=1e-9, atol=1e-12)
                    for X in probes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -43,10 +44,13 @@ class ModelStore:
         name: registered model name.
         alias: serving alias (the default version).
         challenger_alias: alias of the A/B challenger.
+        threads: cores one large batch may use (the compiled forest splits its rows).
     """
 
-    def __init__(self, client: MlflowClient, name: str, alias: str, challenger_alias: str):
+    def __init__(self, client: MlflowClient, name: str, alias: str, challenger_alias: str,
+                 threads: int = 1):
         self.client, self.name = client, name
+        self.threads = max(1, min(int(threads), os.cpu_count() or 1))
         self.alias, self.challenger_alias = alias, challenger_alias
         self.aliases: dict[str, str] = {}
         self.default: Served | None = None
@@ -127,7 +131,7 @@ class ModelStore:
         try:
             mv = self.client.get_model_version(self.name, version)
             model = load_model(f"models:/{self.name}/{version}")
-            fast = accelerate(model)
+            fast = accelerate(model, self.threads)
             fast.predict_details(probe_columns(model.input_schema, n=1))  # warm up
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             self.load_errors[version] = _reason(exc)

@@ -6,17 +6,12 @@ from flask import Blueprint
 
 from app import predicting
 from app.auth import requires
-from app.batchcheck import BatchChecker
-from app.errors import ApiError
+from app.batchcheck import Batch, BatchChecker
+from app.errors import ApiError, too_many
 from app.schemas import validate
 from app.state import json_body, json_response, state
 
 bp = Blueprint("predict", __name__)
-
-
-def _too_many(n: int, cap: int, what: str) -> None:
-    if n > cap:
-        raise ApiError(413, f"too many {what}: {n} > {cap}", [f"send at most {cap} {what}"])
 
 
 def _checker(st) -> BatchChecker:
@@ -24,6 +19,14 @@ def _checker(st) -> BatchChecker:
     if "batch_checker" not in st.cache:
         st.cache["batch_checker"] = BatchChecker(st.dataset["schema"], st.dataset)
     return st.cache["batch_checker"]
+
+
+def _from_pydantic(st, model, body: dict) -> Batch:
+    """Validate with pydantic (a 422 explains every bad field) and hand over columns."""
+    req = validate(model, body)
+    records = req.records if hasattr(req, "records") else [req]
+    return Batch.from_records(records, _checker(st).keep, req.version_name,
+                              req.enable_ab_testing)
 
 
 @bp.post("/predict")
@@ -36,11 +39,9 @@ def predict():
                        [{"field": "body", "message": "expected an object", "type": "dict_type"}])
     if "records" in body:
         if isinstance(body["records"], list):
-            _too_many(len(body["records"]), st.settings.MAX_BATCH, "records")
-        req = _checker(st).check(body) or validate(st.requests.batch, body)
-        records = req.records
+            too_many(len(body["records"]), st.settings.MAX_BATCH, "records")
+        batch = _checker(st).check(body) or _from_pydantic(st, st.requests.batch, body)
     else:
-        req = validate(st.requests.single, body)
-        records = [req]
-    answers = predicting.predict(st, records, req.version_name, req.enable_ab_testing)
+        batch = _from_pydantic(st, st.requests.single, body)
+    answers = predicting.predict(st, batch)
     return json_response({"predictions": answers} if "records" in body else answers[0])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from operator import itemgetter
+from itertools import repeat
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -22,16 +23,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.schema import CreateIndex
 
 metadata = MetaData()
 
 predictions = Table(
     "predictions", metadata,
     Column("id", String(32), primary_key=True),
-    Column("parent_id", String(32), index=True),  # the answered prediction of a shadow row
-    Column("created_at", Float, nullable=False, index=True),
+    Column("parent_id", String(32)),  # the answered prediction of a shadow row
+    Column("created_at", Float, nullable=False),
     Column("model_name", String(100), nullable=False),
-    Column("model_version", String(20), nullable=False, index=True),
+    Column("model_version", String(20), nullable=False),
     Column("version_name", String(100)),
     Column("arm", String(16), nullable=False),
     Column("routing_key", String(200)),
@@ -41,6 +43,13 @@ predictions = Table(
     Column("lower", Float),
     Column("upper", Float),
 )
+
+# Feedback joins on the answered prediction (a shadow row shares its parent's feedback);
+# health and drift read one version's recent rows. Ids grow with time (``new_ids``), so
+# all three indexes take a batch at their end.
+Index("ix_predictions_answered", func.coalesce(predictions.c.parent_id, predictions.c.id))
+Index("ix_predictions_version_time", predictions.c.model_name, predictions.c.model_version,
+      predictions.c.created_at)
 
 feedback = Table(
     "feedback", metadata,
@@ -72,18 +81,20 @@ metric_outbox = Table(
 )
 
 
-def _sqlite_pragmas(busy_ms: int):
+def _sqlite_pragmas(busy_ms: int, autocheckpoint: bool):
     def apply(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:  # ``checkpoint`` runs in the background instead
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     return apply
 
 
-def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
+def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = True) -> Engine:
     """Engine for ``url``: a locked/busy database is waited for ``busy_timeout`` seconds.
 
     SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout; PostgreSQL gets the same
@@ -93,6 +104,9 @@ def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
     Args:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg2://...``).
         busy_timeout: seconds to wait for a lock.
+        autocheckpoint: SQLite copies the WAL back into the database inside the commit that
+            fills it (a request then waits for the copy and its fsync); False leaves that
+            to ``checkpoint``, called by a background thread.
 
     Returns:
         The engine, with every table created.
@@ -101,13 +115,16 @@ def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False,
                                                   "timeout": busy_timeout})
-        event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
+        event.listen(engine, "connect", _sqlite_pragmas(busy_ms, autocheckpoint))
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
                                connect_args={"options": f"-c lock_timeout={busy_ms}"})
     for attempt in range(3):  # several workers may race to create the tables
         try:
             metadata.create_all(engine, checkfirst=True)
+            with engine.begin() as conn:  # a log made by an older release lacks them
+                for index in predictions.indexes:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
             break
         except (OperationalError, IntegrityError):
             if attempt == 2:
@@ -116,44 +133,80 @@ def make_engine(url: str, busy_timeout: float = 10.0) -> Engine:
     return engine
 
 
-_INSERT_SQL: dict[str, tuple[str, tuple[str, ...]]] = {}
+_INSERT_SQL: dict[tuple, tuple[str, tuple[str, ...]]] = {}
 
 
-def _positional_insert(dialect) -> tuple[str, tuple[str, ...]] | None:
-    """The compiled predictions INSERT and its parameter order, for qmark dialects (SQLite).
+def _present(groups: list[dict]) -> list[tuple[list[str], list]]:
+    """Per group: the columns that hold a value, and their values (constants repeated).
 
-    Compiled once per dialect: SQLAlchemy's per-call compile and bind processing costs more
-    than the insert itself for a large batch. Named-parameter dialects (psycopg2) return None
-    and keep the Core insert, whose multi-row VALUES batching beats the driver's executemany.
+    All-NULL columns are left out of the statement: they are NULL by default, and binding
+    None is the slowest parameter type of Python's sqlite3 module.
     """
-    if dialect.name not in _INSERT_SQL:
-        compiled = predictions.insert().compile(dialect=dialect)
-        if dialect.name != "sqlite" or not compiled.positiontup:
-            return None
-        _INSERT_SQL[dialect.name] = (str(compiled), tuple(compiled.positiontup))
-    return _INSERT_SQL[dialect.name]
+    out = []
+    for cols in groups:
+        n = len(cols["id"])
+        names, values = [], []
+        for name, value in cols.items():
+            if isinstance(value, list):
+                if all(v is None for v in value):
+                    continue
+            elif value is None:
+                continue
+            else:
+                value = repeat(value, n)
+            names.append(name)
+            values.append(value)
+        out.append((names, values))
+    return out
 
 
-def _insert_predictions(conn, rows: list[dict]) -> None:
-    cached = _positional_insert(conn.dialect)
-    if cached is None:
-        conn.execute(predictions.insert(), rows)
-        return
-    sql, keys = cached
-    try:
-        params = list(map(itemgetter(*keys), rows))
-    except KeyError:  # a row without some optional column: NULL, as the Core insert
-        params = [tuple(row.get(k) for k in keys) for row in rows]
-    conn.exec_driver_sql(sql, params)
+def _insert_sql(dialect, names: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The positional INSERT of ``names`` and its parameter order (compiled once)."""
+    key = (dialect.name, *names)
+    if key not in _INSERT_SQL:
+        compiled = predictions.insert().compile(dialect=dialect, column_keys=names)
+        _INSERT_SQL[key] = (str(compiled), tuple(compiled.positiontup))
+    return _INSERT_SQL[key]
 
 
-def write(engine: Engine, prediction_rows: list[dict], feedback_rows: list[dict]) -> None:
-    """Store predictions (and inline feedback) in one transaction."""
+def _insert_predictions(conn, groups: list[dict]) -> None:
+    """Insert column groups (see ``app.predicting.log_columns``).
+
+    SQLite (qmark) takes the rows as tuples through one precompiled statement: SQLAlchemy's
+    per-call compile and bind processing costs more than the insert itself for a large
+    batch. Named-parameter dialects (psycopg2) keep the Core insert, whose multi-row VALUES
+    batching beats the driver's executemany.
+    """
+    for names, values in _present(groups):
+        if conn.dialect.name == "sqlite":
+            sql, order = _insert_sql(conn.dialect, names)
+            by_name = dict(zip(names, values, strict=True))
+            conn.exec_driver_sql(sql, list(zip(*(by_name[k] for k in order), strict=True)))
+        else:
+            rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+            conn.execute(predictions.insert(), rows)
+
+
+def write(engine: Engine, prediction_groups: list[dict], feedback_rows: list[dict]) -> None:
+    """Store predictions (column groups) and inline feedback in one transaction."""
     with engine.begin() as conn:
-        if prediction_rows:
-            _insert_predictions(conn, prediction_rows)
+        if prediction_groups:
+            _insert_predictions(conn, prediction_groups)
         if feedback_rows:
             conn.execute(feedback.insert(), feedback_rows)
+
+
+def checkpoint(engine: Engine) -> tuple[int, int] | None:
+    """Copy SQLite's WAL back into the database without waiting for anyone.
+
+    Returns:
+        (frames in the WAL, frames copied) for SQLite; None for other databases.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        _busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return int(frames), int(copied)
 
 
 def known_predictions(engine: Engine, ids: list[str]) -> dict[str, dict]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import time
-import uuid
-from types import SimpleNamespace
 from typing import Annotated
 
 import numpy as np
@@ -19,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create
 
 from app import predicting, predictlog, telemetry
 from app.auth import requires
-from app.errors import ApiError
+from app.errors import ApiError, too_many
 from app.models import Served
-from app.predict import _too_many
 from app.schemas import NAME, validate
 from app.state import State, json_body, json_response, state
 from steps.recommend import recommend as rank
@@ -80,39 +77,46 @@ def _candidates(model, wanted: list) -> tuple[object, list]:
     return view, [i for i in wanted if i not in known]
 
 
-def _inputs(st: State, cat: dict, user_id, item_ids: list) -> list[SimpleNamespace]:
-    """The model inputs of each recommended (user, item) pair, for the prediction log."""
-    base = dict.fromkeys(st.requests.features)
+def _inputs(st: State, cat: dict, user_id, item_ids: list) -> dict[str, list]:
+    """The model inputs of each recommended (user, item) pair as columns, for the log."""
     users = cat["users"]
     row = np.flatnonzero(users[cat["user"]] == user_id)[:1]
     user = {c: v[row].tolist()[0] for c, v in users.items()} if row.size else {cat["user"]: user_id}
     items = {c: v.tolist() for c, v in cat["items"].items()}
-    index = {v: i for i, v in enumerate(items[cat["item"]])}
-    return [SimpleNamespace(**{**base, **user, **{c: v[index[i]] for c, v in items.items()}})
-            for i in item_ids]
+    index = [{v: i for i, v in enumerate(items[cat["item"]])}[i] for i in item_ids]
+    columns = {}
+    for name in st.requests.features:
+        if name in items:
+            columns[name] = [items[name][i] for i in index]
+        else:
+            columns[name] = [user.get(name)] * len(item_ids)
+    return columns
 
 
 def _log(st: State, served: Served, arm: str, answer: dict) -> None:
     """Give every recommended item a prediction id; store them when the log is on."""
-    now, rows = time.time(), []
-    ids = [item["item_id"] for item in answer["items"]]
-    records = _inputs(st, served.model.catalogue, answer["user_id"], ids)
-    for item, record in zip(answer["items"], records, strict=True):
-        item["prediction_id"] = uuid.uuid4().hex
-        logged = {"prediction_id": item["prediction_id"], "model_version": served.version,
-                  "version_name": served.version_name, "arm": arm,
-                  "prediction": item["predicted_rating"], "interval": item["interval"]}
-        rows.append(predicting._row(st, logged, record, now))  # noqa: SLF001 - same row shape
-    if st.settings.PREDICTION_LOG and rows:
-        predictlog.write(st.engine, rows, [])
+    items = answer["items"]
+    ids = predicting.new_ids(len(items))
+    for item, pid in zip(items, ids, strict=True):
+        item["prediction_id"] = pid
+    if not (st.settings.PREDICTION_LOG and items):
+        return
+    columns = _inputs(st, served.model.catalogue, answer["user_id"],
+                      [item["item_id"] for item in items])
+    out = {"prediction": [item["predicted_rating"] for item in items],
+           "lower": [item["interval"]["lower"] for item in items],
+           "upper": [item["interval"]["upper"] for item in items]}
+    routing = [str(answer["user_id"])] * len(items) if st.requests.routing_key else None
+    inputs = predicting.stored_inputs(columns, st.requests.features)
+    predictlog.write(st.engine, [predicting.log_columns(st, served, arm, ids, inputs, out,
+                                                        routing)], [])
 
 
 def _serving(st: State, req) -> tuple[Served, str]:
     """The version (explicit, or default / A/B by user) and arm answering this request."""
     explicit = predicting.pick_version(st, req.version_name)
-    who = SimpleNamespace(**{st.requests.routing_key or "user_id": req.user_id})
-    served, arm = predicting.route(st, [uuid.uuid4().hex], [who], explicit,
-                                   req.enable_ab_testing)[0]
+    served, arm, _ = predicting.route(st, [str(req.user_id)], explicit,
+                                      req.enable_ab_testing)[0]
     if getattr(served.model, "catalogue", None) is None:
         raise ApiError(404, f"version {served.version} ({served.version_name}) has no item "
                        "catalogue: recommend is not supported", ["use /predict"])
@@ -129,7 +133,7 @@ def recommend():
                        "(no users x items)", ["use /predict"])
     items = body.get("items") if isinstance(body, dict) else None
     if isinstance(items, list):
-        _too_many(len(items), MAX_ITEMS, "items")
+        too_many(len(items), MAX_ITEMS, "items")
     req = validate(request_model(st), body)
     served, arm = _serving(st, req)
     model, unknown = served.model, []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from app.errors import ApiError, field_errors
@@ -89,19 +88,3 @@ def validate(model: type[BaseModel], data, prefix: tuple = ()):
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "invalid request", field_errors(exc, prefix)) from None
-
-
-def columns(records: list, names: list[str]) -> dict[str, np.ndarray]:
-    """Column arrays for the model (the fast path of the feature transformers)."""
-    return {name: np.array([getattr(r, name) for r in records]) for name in names}
-
-
-def stored_inputs(record, names: list[str]) -> dict:
-    """The features of one record as stored in the prediction log (no personal data)."""
-    return {name: getattr(record, name) for name in names}
-
-
-def routing_value(record, key: str | None) -> str | None:
-    """The record's routing key value as text, or None."""
-    value = getattr(record, key, None) if key else None
-    return None if value is None else str(value)

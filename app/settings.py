@@ -68,6 +68,7 @@ class Settings:
     STARTUP_WAIT_SECONDS: float = 20.0
     MAX_CONTENT_LENGTH: int = 5 * 1024 * 1024
     MAX_BATCH: int = 10_000
+    PREDICT_THREADS: int = 2  # cores one large forest batch may use (1: never split)
     DB_BUSY_TIMEOUT_SECONDS: float = 10.0
     HEALTH_WINDOW_HOURS: float | None = None
     BACKGROUND: bool = True
@@ -88,8 +89,8 @@ _CONVERT = {
     "API_KEYS": _keys, "ADMIN_API_KEYS": _keys, "INSECURE_DEV_MODE": _bool, "SHADOW_MODE": _bool,
     "BACKGROUND": _bool, "AB_WEIGHTS": _weights, "ALIAS_REFRESH_SECONDS": float,
     "LIVE_METRICS_SECONDS": float, "STARTUP_WAIT_SECONDS": float, "MAX_CONTENT_LENGTH": int,
-    "PREDICTION_LOG": _bool,
-    "MAX_BATCH": int, "DB_BUSY_TIMEOUT_SECONDS": float, "HEALTH_WINDOW_HOURS": float, "PORT": int,
+    "PREDICTION_LOG": _bool, "MAX_BATCH": int, "PREDICT_THREADS": int,
+    "DB_BUSY_TIMEOUT_SECONDS": float, "HEALTH_WINDOW_HOURS": float, "PORT": int,
 }
 _FROM_YAML = {"model_name": "MODEL_NAME", "serving_alias": "SERVING_ALIAS"}
 

@@ -53,9 +53,16 @@ def test_good_batches_match_pydantic(setup, changes):
     assert fast is not None
     assert (fast.version_name, fast.enable_ab_testing) == (slow.version_name,
                                                            slow.enable_ab_testing)
-    for got, want in zip(fast.records, slow.records, strict=True):
+    assert fast.size == len(slow.records)
+    for i, want in enumerate(slow.records):
         for name, value in want.model_dump().items():
-            assert getattr(got, name) == value and type(getattr(got, name)) is type(value), name
+            if name == "true_value":
+                got = fast.true_values[i]
+            elif name in fast.columns:
+                got = fast.columns[name][i]
+            else:  # accepted but never used (an id column that is not the routing key)
+                continue
+            assert got == value and type(got) is type(value), name
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

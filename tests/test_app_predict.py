@@ -57,10 +57,28 @@ def test_fast_path_matches_the_logged_pipeline(shared_app):
     st = shared_app.extensions["caretflow"]
     for served in (st.store.default, st.store.challenger):
         plain = load_model(f"models:/churn/{served.version}")
-        X = probe_columns(plain.input_schema, n=5, seed=11)
-        got, want = served.model.predict_details(X), plain.predict_details(X)
-        for key in want:
-            np.testing.assert_allclose(got[key], want[key], rtol=1e-9)
+        for n in (5, 1100):  # 1100 rows: split across PREDICT_THREADS when it is a forest
+            X = probe_columns(plain.input_schema, n=n, seed=11)
+            got, want = served.model.predict_details(X), plain.predict_details(X)
+            for key in want:
+                np.testing.assert_allclose(got[key], want[key], rtol=1e-9)
+
+
+def test_float32_thresholds_split_every_float32_input_as_the_float64_ones():
+    import numpy as np
+
+    from app.fastpath import exact_float32
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1e3, 20_000).astype(np.float32)
+    # thresholds between neighbouring float32 values, on them, and infinite (a leaf)
+    t = np.concatenate([(x[:5000].astype(np.float64) + np.nextafter(x[:5000], np.inf)) / 2,
+                        x[5000:10_000].astype(np.float64), [np.inf]])
+    t32 = exact_float32(t)
+    assert t32.dtype == np.float32
+    for xs in (x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)):
+        want = xs[:, None].astype(np.float64) > t[None, ::97]
+        assert np.array_equal(xs[:, None] > t32[None, ::97], want)
 
 
 def test_prediction_and_inline_feedback_are_stored_without_personal_data(client, shared_app):

@@ -1,0 +1,73 @@
+"""The prediction log: time-ordered ids, NULL columns left out, indexes, WAL checkpoints."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from app import predictlog
+from app.predicting import new_ids
+
+
+def _group(ids: list[str], **extra) -> dict:
+    return {"id": ids, "created_at": time.time(), "model_name": "churn", "model_version": "3",
+            "version_name": "v2_random_forest", "arm": "default",
+            "inputs": ['{"Age": 40}'] * len(ids), "prediction": [1] * len(ids),
+            "probability": [0.75] * len(ids), **extra}
+
+
+def test_ids_are_unique_hex_and_grow_with_time():
+    first = new_ids(500)
+    time.sleep(0.002)
+    later = new_ids(500)
+    assert len(set(first + later)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first + later)
+    assert max(first) < min(later)  # the millisecond prefix orders batches
+
+
+def test_columns_are_stored_and_all_null_columns_are_left_out(tmp_path):
+    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    ids = new_ids(3)
+    parents = new_ids(3)
+    predictlog.write(engine, [
+        _group(ids, routing_key=["15634602", None, "c7"], lower=[None] * 3),
+        _group(parents, arm="shadow", parent_id=ids, routing_key=[None] * 3)], [])
+    conn = sqlite3.connect(tmp_path / "p.db")
+    rows = conn.execute("select id, parent_id, arm, routing_key, prediction, probability, "
+                        "lower, upper from predictions order by rowid").fetchall()
+    assert rows[:3] == [(i, None, "default", r, 1.0, 0.75, None, None)
+                        for i, r in zip(ids, ["15634602", None, "c7"], strict=True)]
+    assert rows[3:] == [(p, i, "shadow", None, 1.0, 0.75, None, None)
+                        for p, i in zip(parents, ids, strict=True)]
+
+
+def test_missing_indexes_of_an_older_log_are_added(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("create table predictions (id varchar(32) primary key, parent_id varchar(32), "
+                 "created_at float not null, model_name varchar(100) not null, "
+                 "model_version varchar(20) not null, version_name varchar(100), "
+                 "arm varchar(16) not null, routing_key varchar(200), inputs text not null, "
+                 "prediction float not null, probability float, lower float, upper float)")
+    conn.commit()
+    predictlog.make_engine(f"sqlite:///{path}")
+    predictlog.make_engine(f"sqlite:///{path}")  # a second start finds them in place
+    names = {r[0] for r in conn.execute("select name from sqlite_master where type='index'")}
+    assert {"ix_predictions_answered", "ix_predictions_version_time"} <= names
+
+
+@pytest.mark.parametrize("autocheckpoint", [True, False])
+def test_wal_is_copied_back_by_commit_or_by_the_checkpoint_call(tmp_path, autocheckpoint):
+    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}",
+                                    autocheckpoint=autocheckpoint)
+    for _ in range(30):  # ~30 x 1000 rows: far past SQLite's 1000-page autocheckpoint
+        predictlog.write(engine, [_group(new_ids(1000))], [])
+    wal = tmp_path / "p.db-wal"
+    if autocheckpoint:
+        assert wal.stat().st_size < 8 * 1024 * 1024
+    else:
+        assert wal.stat().st_size > 8 * 1024 * 1024  # nothing copied on the request path
+        frames, copied = predictlog.checkpoint(engine)
+        assert frames > 2000 and copied == frames
