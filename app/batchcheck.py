@@ -78,15 +78,18 @@ def _identifier(values: list) -> bool:
     return str not in types or all(len(v) <= 200 for v in values if type(v) is str)
 
 
-def _truth(values: list, task: str) -> list | None:
-    """Inline ``true_value``: 0/1 for classification, a finite number for regression."""
+def _truth(values: list, task: str, target_range=None) -> list | None:
+    """Inline ``true_value``: 0/1 for classification, a finite number (in range) otherwise."""
     types = set(map(type, values))
     if task == "classification":
         return values if types <= {int, type(None)} and set(values) <= {0, 1, None} else None
     if not types <= {int, float, type(None)}:
         return None
-    present = [float(v) for v in values if v is not None]
-    if present and not np.isfinite(np.array(present, dtype=np.float64)).all():
+    present = np.array([float(v) for v in values if v is not None], dtype=np.float64)
+    if present.size and not np.isfinite(present).all():
+        return None
+    if present.size and target_range and not (
+            (present >= target_range[0]) & (present <= target_range[1])).all():
         return None
     return [None if v is None else float(v) for v in values]
 
@@ -101,6 +104,7 @@ class BatchChecker:
 
     def __init__(self, schema: dict, dataset: dict):
         self.schema, self.task = schema, dataset["task"]
+        self.target_range = dataset.get("target_range")
         self.categories = {c: {str(v) for v in s["categories"]}
                            for c, s in schema.items() if s["type"] == "category"}
         ids = [c for c in dataset.get("id_columns", []) if c not in schema]
@@ -145,7 +149,7 @@ class BatchChecker:
             if not _identifier(values):
                 return None
             columns[name] = values
-        truths = _truth([r.get("true_value") for r in records], self.task)
+        truths = _truth([r.get("true_value") for r in records], self.task, self.target_range)
         if truths is None:
             return None
         return Batch({name: columns[name] for name in self.keep}, truths, version, ab)

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, send_from_directory
 
 from app.openapi import document
+from app.recommend import request_model
 from app.state import json_response, state
 
 bp = Blueprint("docs", __name__)
@@ -47,7 +48,8 @@ def openapi_json():
     """The OpenAPI document."""
     st = state()
     if "openapi" not in st.cache:
-        st.cache["openapi"] = document(st.requests, st.store.name)
+        body = request_model(st) if st.dataset.get("recommender") else None
+        st.cache["openapi"] = document(st.requests, st.store.name, body)
     return json_response(st.cache["openapi"])
 
 

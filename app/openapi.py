@@ -63,8 +63,8 @@ ROUTES = [  # path, method, summary, role, request model key, answer model, erro
      "FeedbackOut", [400, 401, 404, 409, 413, 415, 422, 429]),
     ("/model_health", "get", "Live metrics, status and drift per version", "client", None, None,
      [401, 422, 429]),
-    ("/recommend", "post", "Top-k items for a user (regression models)", "client", None, None,
-     [400, 401, 404, 413, 415, 422, 429]),
+    ("/recommend", "post", "Top-k items for a user (regression models)", "client", "recommend",
+     None, [400, 401, 404, 413, 415, 422, 429]),
     ("/metrics", "get", "Prometheus exposition", None, None, None, []),
 ]
 
@@ -84,7 +84,7 @@ def _operation(route, bodies: dict, answers: dict) -> dict:
     if role:
         op["security"] = [{"ApiKey": []}]
         op["description"] = f"Needs a {role} key in X-API-Key."
-    if body:
+    if body in bodies:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": bodies[body]}}}
     if "{version_name}" in path:
@@ -97,23 +97,27 @@ def _operation(route, bodies: dict, answers: dict) -> dict:
     return op
 
 
-def document(models: RequestModels, model_name: str) -> dict:
+def document(models: RequestModels, model_name: str,
+             recommend: type[BaseModel] | None = None) -> dict:
     """The OpenAPI document of this server (for one data set's input schema).
 
     Args:
         models: the request models.
         model_name: registered model name (shown in the title).
+        recommend: the /recommend body model (recommender data sets only).
 
     Returns:
         The document as a dict.
     """
     all_models = [models.single, models.batch, models.feedback, ErrorOut, PredictionOut,
-                  BatchOut, FeedbackOut]
+                  BatchOut, FeedbackOut, *([recommend] if recommend else [])]
     _, schemas = models_json_schema([(m, "validation") for m in all_models],
                                     ref_template="#/components/schemas/{model}")
     bodies = {"predict": {"oneOf": [_ref("PredictRecord"), _ref("PredictBatch")]},
               "feedback": {"oneOf": [_ref("Feedback"),
                                      {"type": "array", "items": _ref("Feedback")}]}}
+    if recommend is not None:
+        bodies["recommend"] = _ref(recommend.__name__)
     answers = {"predict": {"oneOf": [_ref("PredictionOut"), _ref("BatchOut")]},
                "FeedbackOut": _ref("FeedbackOut")}
     paths: dict = {}

@@ -28,10 +28,13 @@ def _feature_type(spec: dict):
     return Annotated[base, Field(allow_inf_nan=False, **bounds), BeforeValidator(_no_bool_or_text)]
 
 
-def _truth_type(task: str):
+def _truth_type(task: str, target_range=None):
+    """0/1 for classification; a finite number (within ``target_range`` if set) otherwise."""
     if task == "classification":
         return Annotated[int, Field(ge=0, le=1), BeforeValidator(_no_bool_or_text)]
-    return Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_no_bool_or_text)]
+    bounds = dict(zip(("ge", "le"), target_range, strict=True)) if target_range else {}
+    return Annotated[float, Field(allow_inf_nan=False, **bounds),
+                     BeforeValidator(_no_bool_or_text)]
 
 
 class _Base(BaseModel):
@@ -63,6 +66,7 @@ def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
         The request models.
     """
     task, routing = dataset["task"], dataset.get("routing_key")
+    truth = _truth_type(task, dataset.get("target_range"))
     fields: dict[str, Any] = {col: (_feature_type(spec), ...) for col, spec in schema.items()}
     for col in dataset.get("id_columns", []):
         if col not in fields:  # accepted, never stored except the routing key
@@ -70,7 +74,7 @@ def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
             fields[col] = (Annotated[int, BeforeValidator(_no_bool_or_text)] | text | None, None)
     if routing and routing not in fields:
         fields[routing] = (int | Annotated[str, Field(max_length=200)] | None, None)
-    fields["true_value"] = (_truth_type(task) | None, None)
+    fields["true_value"] = (truth | None, None)
     record = create_model("Record", __base__=_Base, **fields)
     options = {"version_name": (NAME | None, None), "enable_ab_testing": (bool, False)}
     single = create_model("PredictRecord", __base__=record, **options)
@@ -78,7 +82,7 @@ def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
     batch = create_model("PredictBatch", __base__=_Base, records=(records, ...), **options)
     feedback = create_model("Feedback", __base__=_Base,
                             prediction_id=(Annotated[str, Field(min_length=1, max_length=64)], ...),
-                            true_value=(_truth_type(task), ...))
+                            true_value=(truth, ...))
     return RequestModels(list(schema), record, single, batch, feedback, routing)
 
 

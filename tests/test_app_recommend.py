@@ -144,3 +144,38 @@ def test_latency_bench_smoke(ratings_uri, tmp_path):
     result = run(ratings_uri, tmp_path, requests=30, seconds=10)
     assert result["requests"] > 0 and result["errors"] == 0 and result["cold_start_share"] < 1
     assert 0 < result["p50_ms"] <= result["p99_ms"] < 2000
+
+
+def test_openapi_documents_the_recommend_body_and_fuzzing_finds_no_5xx(rc, ratings_app):
+    from bench.fuzz_api import fuzz
+    from tests.app_helpers import ADMIN
+
+    doc = rc.get("/openapi.json").json
+    body = doc["paths"]["/recommend"]["post"]["requestBody"]["content"]["application/json"]
+    schema = doc["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"user_id", "k", "exclude_rated", "items"} <= set(schema["properties"])
+    assert schema["required"] == ["user_id"]
+    report = fuzz(ratings_app, max_examples=8, key=ADMIN)
+    cases = {name: r for name, r in report.items() if name.startswith("POST /recommend")}
+    assert cases and sum(r["cases"] for r in cases.values()) > 0, report
+    assert "200" in {code for r in cases.values() for code in r["statuses"]}, cases
+    assert not any(code.startswith("5") and code != "503" for r in report.values()
+                   for code in r["statuses"]), report
+
+
+def test_true_values_outside_the_rating_range_are_422(rc, ratings_app):
+    cat = _catalogue(ratings_app)
+    record = {"user_id": int(cat["users"]["user_id"][0]), "user_age": 30, "user_gender": "F",
+              "item_id": int(cat["items"]["item_id"][0]), "item_category": "A",
+              "item_price": 20.0}
+    ok = rc.post("/predict", json={"records": [{**record, "true_value": 4}] * 3},
+                 headers=headers())
+    assert ok.status_code == 200, ok.json
+    for bad in (6, 0.5, 1e308):
+        body = {"records": [{**record, "true_value": 4}, {**record, "true_value": bad}]}
+        r = rc.post("/predict", json=body, headers=headers())
+        assert r.status_code == 422 and r.json["details"][0]["field"] == "records.1.true_value"
+        pid = ok.json["predictions"][0]["prediction_id"]
+        r = rc.post("/feedback", json={"prediction_id": pid, "true_value": bad},
+                    headers=headers())
+        assert r.status_code == 422, r.json
