@@ -16,7 +16,7 @@ from app.background import Periodic
 from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
 from app.models import ModelStore
-from app.predictlog import checkpoint, make_engine
+from app.predictlog import analyze, checkpoint, make_engine
 from app.schemas import build_models
 from app.settings import load_settings
 from app.state import State
@@ -24,6 +24,7 @@ from steps.config import compose, to_container
 from steps.tracking import tracking_uri
 
 CHECKPOINT_SECONDS = 1.0  # SQLite prediction log: WAL copied back off the request path
+ANALYZE_SECONDS = 600.0  # ... and its planner statistics refreshed
 log = logging.getLogger("app")
 OPEN_BLUEPRINTS = (health.bp, docs.bp)  # no key, no rate limit (health, metrics, docs)
 
@@ -110,3 +111,5 @@ def _start(st: State) -> None:
     st.tasks.append(Periodic("live-metrics", settings.LIVE_METRICS_SECONDS, st.live.tick).start())
     st.tasks.append(Periodic("wal-checkpoint", CHECKPOINT_SECONDS,
                              functools.partial(checkpoint, st.engine)).start())
+    st.tasks.append(Periodic("db-analyze", ANALYZE_SECONDS,
+                             functools.partial(analyze, st.engine)).start())

@@ -20,6 +20,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    union_all,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -44,10 +45,12 @@ predictions = Table(
     Column("upper", Float),
 )
 
-# Feedback joins on the answered prediction (a shadow row shares its parent's feedback);
-# health and drift read one version's recent rows. Ids grow with time (``new_ids``), so
-# all three indexes take a batch at their end.
-Index("ix_predictions_answered", func.coalesce(predictions.c.parent_id, predictions.c.id))
+# Feedback joins an answered prediction by its id and a shadow row by its parent (partial
+# index: only shadow rows pay for it); health and drift read one version's recent rows.
+# Ids grow with time (``new_ids``), so every index takes a batch at its end.
+Index("ix_predictions_parent", predictions.c.parent_id,
+      sqlite_where=predictions.c.parent_id.isnot(None),
+      postgresql_where=predictions.c.parent_id.isnot(None))
 Index("ix_predictions_version_time", predictions.c.model_name, predictions.c.model_version,
       predictions.c.created_at)
 
@@ -209,6 +212,18 @@ def checkpoint(engine: Engine) -> tuple[int, int] | None:
     return int(frames), int(copied)
 
 
+def analyze(engine: Engine) -> None:
+    """Refresh SQLite's planner statistics (PostgreSQL's autovacuum does this itself).
+
+    Without them SQLite walks every prediction of a model to find the few with feedback;
+    with them it starts from the feedback and looks predictions up by id.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        engine.dispose()  # an open connection keeps the statistics it loaded when it opened
+
+
 def known_predictions(engine: Engine, ids: list[str]) -> dict[str, dict]:
     """Answered (non-shadow) predictions by id, with whether feedback already exists."""
     query = (select(predictions.c.id, predictions.c.model_version, feedback.c.seq)
@@ -235,18 +250,26 @@ def last_feedback_seq(engine: Engine) -> int:
         return int(conn.execute(select(func.coalesce(func.max(feedback.c.seq), 0))).scalar())
 
 
+def _with_feedback(columns: list, *where):
+    """Predictions joined to their feedback: answered rows by id, shadow rows by parent."""
+    answered = select(*columns).join(feedback, feedback.c.prediction_id == predictions.c.id)
+    shadow = (select(*columns).join(feedback, feedback.c.prediction_id == predictions.c.parent_id)
+              .where(predictions.c.parent_id.isnot(None)))  # the partial index's condition
+    return union_all(answered.where(*where), shadow.where(*where)).subquery()
+
+
 def labelled(engine: Engine, model_name: str, version: str | None = None, since: float = 0.0,
              limit: int = 100_000) -> list:
     """Predictions that have feedback (shadow rows share their parent's feedback)."""
-    answered = func.coalesce(predictions.c.parent_id, predictions.c.id)
-    query = (select(predictions.c.model_version, predictions.c.prediction,
-                    predictions.c.probability, predictions.c.lower, predictions.c.upper,
-                    feedback.c.true_value)
-             .join(feedback, feedback.c.prediction_id == answered)
-             .where(predictions.c.model_name == model_name, feedback.c.created_at >= since)
-             .order_by(feedback.c.seq.desc()).limit(limit))
+    where = [predictions.c.model_name == model_name, feedback.c.created_at >= since]
     if version is not None:
-        query = query.where(predictions.c.model_version == version)
+        where.append(predictions.c.model_version == version)
+    rows = _with_feedback([predictions.c.model_version, predictions.c.prediction,
+                           predictions.c.probability, predictions.c.lower, predictions.c.upper,
+                           feedback.c.true_value, feedback.c.seq], *where)
+    query = (select(rows.c.model_version, rows.c.prediction, rows.c.probability, rows.c.lower,
+                    rows.c.upper, rows.c.true_value)
+             .order_by(rows.c.seq.desc()).limit(limit))
     with engine.connect() as conn:
         return list(conn.execute(query))
 
@@ -273,10 +296,7 @@ def recent_inputs(engine: Engine, model_name: str, version: str, since: float,
 
 def feedback_counts(engine: Engine, model_name: str) -> dict[str, int]:
     """Labelled predictions per version, all time (shadow rows included)."""
-    answered = func.coalesce(predictions.c.parent_id, predictions.c.id)
-    query = (select(predictions.c.model_version, func.count())
-             .join(feedback, feedback.c.prediction_id == answered)
-             .where(predictions.c.model_name == model_name)
-             .group_by(predictions.c.model_version))
+    rows = _with_feedback([predictions.c.model_version], predictions.c.model_name == model_name)
+    query = select(rows.c.model_version, func.count()).group_by(rows.c.model_version)
     with engine.connect() as conn:
         return {v: int(n) for v, n in conn.execute(query)}
