@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python -m bench.serve_floor --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_compare --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_batch --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.batch_phases --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.train_pipeline --profile quick
 	$(BIN)/python -m bench.train_pipeline --profile full
 	$(BIN)/python -m bench.report

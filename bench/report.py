@@ -60,6 +60,15 @@ def batch_section(batch: dict) -> str:
                   "records/s at p50", "errors"], rows)
 
 
+def phases_section(phases: dict) -> str:
+    """Where one large request's time goes (in-process)."""
+    rows = [[r["phase"], r["p50_ms"], r["p90_ms"]] for r in phases["phases"]]
+    return (f"One `{phases['rows']}`-record `/predict` request of the same champion, stage by "
+            "stage (`bench/batch_phases.py`, real app, no HTTP; each stage timed on its own, "
+            "so they need not add up exactly):\n\n"
+            + table(["stage", "p50 ms", "p90 ms"], rows))
+
+
 def training_section(train: list[dict]) -> str:
     """Per-step times and cached fractions."""
     summary = [[r["dataset"], r["profile"], r["first_run_seconds"], r["cached_rerun_seconds"],
@@ -91,7 +100,7 @@ def render(results: Path, docs: Path) -> str:
     img = docs / "img"
     img.mkdir(parents=True, exist_ok=True)
     cmp, floor = _read(results / "serve_compare.json"), _read(results / "serve_floor.json")
-    batch = _read(results / "serve_batch.json")
+    batch, phases = _read(results / "serve_batch.json"), _read(results / "batch_phases.json")
     train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
     parts = [header(cmp, floor), TARGETS_HEAD, analysis(cmp, floor, batch, train)]
     if cmp:
@@ -104,6 +113,8 @@ def render(results: Path, docs: Path) -> str:
         report_plots.batch_curve(batch, img / "bench_batch_latency.png")
         parts += ["## 3. Latency vs batch size", "![batch](img/bench_batch_latency.png)",
                   batch_section(batch)]
+    if phases:
+        parts += ["### Where a large batch spends its time", phases_section(phases)]
     if train:
         report_plots.training(train, img / "bench_training.png")
         parts += ["## 4. Training", "![training](img/bench_training.png)",

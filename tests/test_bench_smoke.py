@@ -66,6 +66,8 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
          "--out", str(results / "serve_compare.json"), uri=uri)
     _run("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
          "--out", str(results / "serve_batch.json"), uri=uri)
+    _run("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
+         "--out", str(results / "batch_phases.json"), uri=uri)
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
@@ -73,6 +75,10 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     (results / "train_quick.json").write_text(json.dumps([_fake_train()]))
     page = report.render(results, docs)
     assert "## 1. Serving side by side" in page and "## 5. Quality" in page
+    phases = json.loads((results / "batch_phases.json").read_text())["phases"]
+    assert {"log write (one transaction)", "whole request, log on (no HTTP)"} <= {
+        r["phase"] for r in phases} and all(r["p50_ms"] > 0 for r in phases)
+    assert "### Where a large batch spends its time" in page
     assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
                for n in ("throughput", "batch_latency", "training"))
 
