@@ -15,26 +15,29 @@ LIMITS = """\
   between runs; the ratios come from cells measured back to back (interleaved per cell), so
   they are the figures to trust. Re-run `make bench` on a quiet machine for absolute ones.
 - **One record.** The model itself is no longer the cost: the compiled forest
-  (`app/fastpath.py`) answers one row of the 200-tree champion in ~0.05 ms of CPU, against
-  ~8-36 ms for the logged scikit-learn pipeline (joblib dispatch and input checks per tree).
-  What remains per request is Flask/werkzeug, pydantic validation, the feature transformer
-  (~0.15 ms), the SQLite prediction-log commit (~0.3-0.5 ms) and gunicorn's sync worker
-  (a new connection per request: no keep-alive).
-- **Large batches.** Per 1000 records the work splits roughly into: SQLite insert of 1000
-  log rows with four indexes (~35 %), pydantic validation of 10 fields x 1000 records with a
-  Python `BeforeValidator` per numeric field (~30 %), the forest (200 trees x depth 10 =
-  2 M node visits, ~10-12 ms CPU, exact to scikit-learn), JSON and answer objects. The
-  20 ms target for 1000 records with logging on is out of reach on this machine without
-  changing what is validated and stored per record: the remaining levers are a
-  column-wise validation path for clean batches and a leaner log row (e.g. inputs stored
-  once per request instead of per record); both change the validation and prediction-log
-  contracts, so they are left as follow-ups rather than done inside the benchmark work.
-- **Large batches vs mlflow serve.** For 1000-record requests caretflow is not faster
-  than mlflow serve (see the ratios): both spend most of the time on per-record work,
-  and caretflow's per-record work is larger (field-level validation, an answer object
-  with probability, threshold and prediction id, and a log row per record). The compiled
-  forest only removes the model share. With `PREDICTION_LOG=0` the gap shows how much of
-  it is the log; under contention the SQLite commit of 1000 rows also stalls the p99.
+  (`app/fastpath.py`) answers one row of the 200-tree champion in well under 1 ms (see the
+  in-process floor), against several ms for the logged scikit-learn pipeline (joblib
+  dispatch and input checks per tree). What remains per request is Flask/werkzeug,
+  pydantic validation, the feature transformer, the SQLite prediction-log commit and
+  gunicorn's sync worker (a new connection per request: no keep-alive).
+- **Large batches.** The stage table under "Latency vs batch size"
+  (`bench/batch_phases.py`) shows where one 1000-record request goes. A clean batch is
+  validated column-wise (pydantic only judges a batch the column check cannot accept, so
+  the 422 details stay pydantic's), scored once per version and arm, and logged column by
+  column in one `INSERT`. Prediction ids grow with time (random ids made every insert
+  touch random pages of an ever larger index, so it slowed as the log grew). All-NULL columns are
+  left out of the insert (binding `None` is the slowest parameter type of Python's
+  `sqlite3`); shadow rows are found through a partial index, so answered rows pay for the
+  primary key and one index only; SQLite's WAL is copied back by a background thread, not
+  inside a request's commit; and the compiled forest splits 256 rows or more across
+  `PREDICT_THREADS` cores. What remains is real work: the forest's 2 M node visits
+  (200 trees x depth 10 x 1000 rows), SQLite's B-tree insert of 1000 rows, the JSON of
+  each record's inputs for the log, validation and JSON parsing. Under concurrent load the
+  second core is busy anyway, so the thread split helps a lone large request most.
+- **Large batches vs mlflow serve.** For 1000-record requests caretflow does more per
+  record than mlflow serve: field-level validation, an answer object with probability,
+  threshold and prediction id, and a log row per record. `PREDICTION_LOG=0` shows how
+  much of the gap is the log.
 - **mlflow serve.** Its `/invocations` runs the same logged pipeline on a pandas DataFrame
   with schema enforcement per request and answers the label only (no probability,
   threshold, prediction id, logging or validation errors per field).
