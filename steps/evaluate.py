@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from steps import data as D
 from steps import metrics as M
-from steps import plots, registry, tracking
+from steps import plots, registry, runtime, tracking
 from steps.cache import evaluate_key, preprocess_key
 from steps.config import normalise_argv, to_container
 from steps.preprocess import load_split
@@ -174,9 +174,11 @@ def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m steps.evaluate dataset=churn preprocess_run_id=...``."""
+    runtime.freeze_imports()
     evaluate(cfg)
 
 
 if __name__ == "__main__":
     normalise_argv()
     main()
+    runtime.freeze_before_exit()

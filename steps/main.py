@@ -15,7 +15,7 @@ import time
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from steps import tracking
+from steps import runtime, tracking
 from steps.cache import evaluate_key, preprocess_key, train_key
 from steps.config import ROOT, compose, split_overrides
 
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
     overrides = split_overrides([args.overrides]) if args.overrides else []
     force = args.force.strip().lower() in {"1", "true", "yes"}
+    runtime.freeze_imports()
     start = time.perf_counter()
     result = run_pipeline(args.dataset, versions, overrides, force)
     if mlflow.active_run() or os.environ.get("MLFLOW_RUN_ID"):
@@ -127,3 +128,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    runtime.freeze_before_exit()

@@ -11,7 +11,7 @@ import mlflow
 from omegaconf import DictConfig
 
 from steps import data as D
-from steps import tracking
+from steps import runtime, tracking
 from steps.cache import fingerprint, preprocess_key
 from steps.config import normalise_argv, resolve_path
 from steps.ratings_generator import noise_floor_rmse
@@ -88,9 +88,11 @@ def load_split(run_id: str, name: str):
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m steps.preprocess dataset=churn``."""
+    runtime.freeze_imports()
     preprocess(cfg)
 
 
 if __name__ == "__main__":
     normalise_argv()
     main()
+    runtime.freeze_before_exit()

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from sklearn.inspection import permutation_importance
 
 from steps import data as D
-from steps import plots, registry, tracking
+from steps import plots, registry, runtime, tracking
 from steps.build import FitResult, fit_version
 from steps.cache import preprocess_key, train_key
 from steps.config import normalise_argv
@@ -108,9 +108,11 @@ def _importances(result: FitResult, X, y):
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m steps.train version=v2_random_forest`` (or ``-m``)."""
+    runtime.freeze_imports()
     train(cfg)
 
 
 if __name__ == "__main__":
     normalise_argv()
     main()
+    runtime.freeze_before_exit()

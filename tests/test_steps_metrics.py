@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from steps import metrics as M
 from steps.selection import Candidate, apply_gate, choose
@@ -17,6 +18,17 @@ def test_best_threshold_maximises_f1():
     proba = np.concatenate([np.linspace(0, 0.3, 80), np.linspace(0.35, 1, 20)])
     t = M.best_f1_threshold(y, proba)
     assert 0.3 <= t <= 0.35
+
+
+def test_best_threshold_same_floats_as_sklearn_f1():
+    grid = np.linspace(0.05, 0.95, 91)
+    rng = np.random.default_rng(7)
+    for n, rate, decimals in [(1, 0.5, 2), (60, 0.0, 8), (400, 0.2, 2), (3000, 0.5, 8)]:
+        y = (rng.random(n) < rate).astype(int)
+        proba = np.round(rng.random(n), decimals)  # 2 decimals: ties on the grid
+        ref = [skm.f1_score(y, (proba >= t).astype(int), zero_division=0) for t in grid]
+        assert [M._f1_of_labels(y, proba >= t) for t in grid] == ref
+        assert M.best_f1_threshold(y, proba) == float(grid[int(np.argmax(ref))])
 
 
 def test_conformal_halfwidth_covers_level():
