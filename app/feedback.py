@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint
 
-from app import predictlog, telemetry
+from app import logqueries, predictlog, telemetry
 from app.auth import requires
 from app.errors import ApiError
 from app.schemas import validate
@@ -31,7 +31,7 @@ def feedback():
     ids = [p.prediction_id for p in parsed]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "the same prediction_id appears more than once")
-    known = predictlog.known_predictions(st.engine, ids)
+    known = logqueries.known_predictions(st.engine, ids)
     missing = [i for i in ids if i not in known]
     if missing:
         raise ApiError(404, "unknown prediction_id", [{"prediction_id": i} for i in missing[:20]])

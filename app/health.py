@@ -9,7 +9,7 @@ import time
 import orjson
 from flask import Blueprint, Response, request
 
-from app import predictlog, telemetry
+from app import logqueries, telemetry
 from app.auth import requires
 from app.errors import ApiError
 from app.live_metrics import TASK_METRICS, compute
@@ -58,7 +58,7 @@ def _window_hours(st) -> float:
 
 def drift(st, version: str, since: float) -> dict:
     """PSI per input feature of recent inputs against the model's training reference."""
-    inputs = predictlog.recent_inputs(st.engine, st.store.name, version, since)
+    inputs = logqueries.recent_inputs(st.engine, st.store.name, version, since)
     try:
         reference = st.store.get(version).model.reference or {}
     except LoadError:
@@ -101,12 +101,12 @@ def model_health():
     since = time.time() - hours * 3600
     gate = {k: v for k, v in st.dataset["gate"].items() if k in TASK_METRICS[st.task]}
     minimum = int(st.dataset["health"]["min_feedback"])
-    counts = predictlog.prediction_counts(st.engine, st.store.name, since)
+    counts = logqueries.prediction_counts(st.engine, st.store.name, since)
     serving = {v for v in (getattr(st.store.default, "version", None),
                            getattr(st.store.challenger, "version", None)) if v}
     out = []
     for version in sorted(set(counts) | serving, key=int):
-        rows = predictlog.labelled(st.engine, st.store.name, version, since)
+        rows = logqueries.labelled(st.engine, st.store.name, version, since)
         values = compute(st.task, rows)
         ok, failures = passes_gate(values, gate)
         status = ("insufficient_data" if len(rows) < minimum else

@@ -83,7 +83,8 @@ def _inputs(st: State, cat: dict, user_id, item_ids: list) -> dict[str, list]:
     row = np.flatnonzero(users[cat["user"]] == user_id)[:1]
     user = {c: v[row].tolist()[0] for c, v in users.items()} if row.size else {cat["user"]: user_id}
     items = {c: v.tolist() for c, v in cat["items"].items()}
-    index = [{v: i for i, v in enumerate(items[cat["item"]])}[i] for i in item_ids]
+    position = {v: i for i, v in enumerate(items[cat["item"]])}
+    index = [position[i] for i in item_ids]
     columns = {}
     for name in st.requests.features:
         if name in items:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app import predictlog
+from app import logqueries, predictlog
 from app.predicting import new_ids
 
 
@@ -23,7 +23,7 @@ def test_ids_are_unique_hex_and_grow_with_time():
     time.sleep(0.002)
     later = new_ids(500)
     assert len(set(first + later)) == 1000
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first + later)
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in first + later)
     assert max(first) < min(later)  # the millisecond prefix orders batches
 
 
@@ -89,7 +89,7 @@ def test_feedback_queries_start_from_the_feedback_once_analyzed(tmp_path):
         out = []
         for where in ([p.c.model_name == "churn"],
                       [p.c.model_name == "churn", f.c.created_at >= now - 3600]):
-            query = predictlog._with_feedback([p.c.model_version], *where).element  # noqa: SLF001
+            query = logqueries._with_feedback([p.c.model_version], *where).element  # noqa: SLF001
             compiled = query.compile(dialect=engine.dialect)
             params = tuple(compiled.params[k] for k in compiled.positiontup)
             with engine.connect() as conn:
@@ -105,6 +105,6 @@ def test_feedback_queries_start_from_the_feedback_once_analyzed(tmp_path):
     assert lookups and all(line.startswith("SEARCH predictions USING") and
                            ("(id=?)" in line or "(parent_id=?)" in line) for line in lookups)
     # shadow rows (version 3) share their parents' feedback
-    assert predictlog.feedback_counts(engine, "churn") == {"1": 100, "2": 100, "3": 200}
-    rows = predictlog.labelled(engine, "churn", "1", since=now - 1)
+    assert logqueries.feedback_counts(engine, "churn") == {"1": 100, "2": 100, "3": 200}
+    rows = logqueries.labelled(engine, "churn", "1", since=now - 1)
     assert len(rows) == 100 and {r.true_value for r in rows} == {1.0}
