@@ -31,20 +31,22 @@ def feedback():
     ids = [p.prediction_id for p in parsed]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "the same prediction_id appears more than once")
-    known = logqueries.known_predictions(st.engine, ids)
-    missing = [i for i in ids if i not in known]
+    found, done = logqueries.find_predictions(st.engine, ids)
+    missing = [i for i in ids if i not in found]
     if missing:
         raise ApiError(404, "unknown prediction_id", [{"prediction_id": i} for i in missing[:20]])
-    done = [i for i in ids if known[i]["has_feedback"]]
+    done = [i for i in ids if i in done]
     if done:
         raise ApiError(409, "feedback already recorded", [{"prediction_id": i} for i in done[:20]])
     now = time.time()
-    rows = [{"prediction_id": p.prediction_id, "true_value": float(p.true_value),
-             "created_at": now, "source": "api"} for p in parsed]
-    if not predictlog.add_feedback(st.engine, rows):
+    rows = [{"prediction_id": p.prediction_id, **score, "true_value": float(p.true_value),
+             "created_at": now, "source": "api"}
+            for p in parsed for score in found[p.prediction_id]]
+    if not predictlog.add_labels(st.engine, rows):
         raise ApiError(409, "feedback already recorded")
     counter = telemetry.get().feedback
-    for i in ids:
-        counter.labels(known[i]["model_version"], "api").inc()
-    recorded = [{"prediction_id": i, "model_version": known[i]["model_version"]} for i in ids]
-    return json_response({"recorded": len(rows), "feedback": recorded}, 201)
+    answered = {i: found[i][0]["model_version"] for i in ids}
+    for version in answered.values():
+        counter.labels(version, "api").inc()
+    recorded = [{"prediction_id": i, "model_version": answered[i]} for i in ids]
+    return json_response({"recorded": len(ids), "feedback": recorded}, 201)

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 
-import orjson
 from flask import Blueprint, Response, request
 
 from app import logqueries, telemetry
@@ -63,19 +62,19 @@ def drift(st, version: str, since: float) -> dict:
         reference = st.store.get(version).model.reference or {}
     except LoadError:
         return {"status": "unavailable", "features": {}}
-    if not inputs:
+    rows = max((len(v) for v in inputs.values()), default=0)
+    if not rows:
         return {"status": "no_data", "features": {}, "rows": 0}
-    rows = [orjson.loads(x) for x in inputs]
     out = {}
     for col, ref in reference.items():
-        value = psi(ref, [r.get(col) for r in rows if r.get(col) is not None])
+        value = psi(ref, [v for v in inputs.get(col, ()) if v is not None])
         out[col] = {"psi": round(value, 4),
                     "status": "drift" if value >= PSI_DRIFT else
                     "warn" if value >= PSI_WARN else "ok"}
     worst = max((f["psi"] for f in out.values()), default=0.0)
     status = "drift" if worst >= PSI_DRIFT else "warn" if worst >= PSI_WARN else "ok"
-    return {"status": status if len(rows) >= DRIFT_MIN_ROWS else "insufficient_data",
-            "rows": len(rows), "thresholds": {"warn": PSI_WARN, "drift": PSI_DRIFT},
+    return {"status": status if rows >= DRIFT_MIN_ROWS else "insufficient_data",
+            "rows": rows, "thresholds": {"warn": PSI_WARN, "drift": PSI_DRIFT},
             "features": out}
 
 

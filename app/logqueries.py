@@ -1,76 +1,119 @@
-"""Reading the prediction database: feedback lookups, labelled rows, counts, recent inputs."""
+"""Reading the prediction database: scores by prediction id, labels, counts, recent inputs."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, union_all
+import orjson
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.predictlog import feedback, predictions
+from app.predictlog import labels, prediction_groups, split_id
+
+OUTPUTS = ("prediction", "probability", "lower", "upper")
 
 
-def known_predictions(engine: Engine, ids: list[str]) -> dict[str, dict]:
-    """Answered (non-shadow) predictions by id, with whether feedback already exists."""
-    query = (select(predictions.c.id, predictions.c.model_version, feedback.c.seq)
-             .outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
-             .where(predictions.c.id.in_(ids), predictions.c.parent_id.is_(None)))
+def _positions(group) -> dict[int, int]:
+    """Record position in the request -> offset in the group's columns."""
+    if group.positions is None:
+        return {i: i for i in range(group.size)}
+    return {p: k for k, p in enumerate(orjson.loads(group.positions))}
+
+
+def find_predictions(engine: Engine, ids: list[str]) -> tuple[dict[str, list[dict]], set[str]]:
+    """The scores behind prediction ids, and the ids that already have feedback.
+
+    Args:
+        engine: the prediction database.
+        ids: prediction ids as answered to clients.
+
+    Returns:
+        (id -> its scores, the answered one first, then any shadow score: each a dict of
+        ``arm``, ``model_name``, ``model_version`` and the outputs; ids that are not an
+        answered prediction are absent), and the set of ids with feedback.
+    """
+    wanted: dict[str, list[tuple[str, int]]] = {}
+    for pid in ids:
+        parts = split_id(pid)
+        if parts is not None:
+            wanted.setdefault(parts[0], []).append((pid, parts[1]))
+    if not wanted:
+        return {}, set()
+    g = prediction_groups
+    query = (select(g.c.request_id, g.c.arm, g.c.model_name, g.c.model_version, g.c.size,
+                    g.c.positions, g.c.outputs)
+             .where(g.c.request_id.in_(list(wanted))))
     with engine.connect() as conn:
-        return {r.id: {"model_version": r.model_version, "has_feedback": r.seq is not None}
-                for r in conn.execute(query)}
+        groups = list(conn.execute(query))
+        done = {r[0] for r in conn.execute(
+            select(labels.c.prediction_id).where(labels.c.prediction_id.in_(ids)))}
+    found: dict[str, list[dict]] = {}
+    for group in sorted(groups, key=lambda r: r.arm == "shadow"):  # answered groups first
+        where, outputs = _positions(group), orjson.loads(group.outputs)
+        for pid, position in wanted[group.request_id]:
+            k = where.get(position)
+            if k is None or (group.arm == "shadow" and pid not in found):
+                continue
+            found.setdefault(pid, []).append(
+                {"arm": group.arm, "model_name": group.model_name,
+                 "model_version": group.model_version,
+                 **{key: outputs[key][k] if key in outputs else None for key in OUTPUTS}})
+    return found, done
 
 
 def last_feedback_seq(engine: Engine) -> int:
-    """Highest feedback sequence number (0 when empty)."""
+    """Highest label sequence number (0 when empty)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.coalesce(func.max(feedback.c.seq), 0))).scalar())
-
-
-def _with_feedback(columns: list, *where):
-    """Predictions joined to their feedback: answered rows by id, shadow rows by parent."""
-    answered = select(*columns).join(feedback, feedback.c.prediction_id == predictions.c.id)
-    shadow = (select(*columns).join(feedback, feedback.c.prediction_id == predictions.c.parent_id)
-              .where(predictions.c.parent_id.isnot(None)))  # the partial index's condition
-    return union_all(answered.where(*where), shadow.where(*where)).subquery()
+        return int(conn.execute(select(func.coalesce(func.max(labels.c.seq), 0))).scalar())
 
 
 def labelled(engine: Engine, model_name: str, version: str | None = None, since: float = 0.0,
              limit: int = 100_000) -> list:
-    """Predictions that have feedback (shadow rows share their parent's feedback)."""
-    where = [predictions.c.model_name == model_name, feedback.c.created_at >= since]
+    """Labelled scores, newest feedback first (a shadow score has its own row)."""
+    where = [labels.c.model_name == model_name, labels.c.created_at >= since]
     if version is not None:
-        where.append(predictions.c.model_version == version)
-    rows = _with_feedback([predictions.c.model_version, predictions.c.prediction,
-                           predictions.c.probability, predictions.c.lower, predictions.c.upper,
-                           feedback.c.true_value, feedback.c.seq], *where)
-    query = (select(rows.c.model_version, rows.c.prediction, rows.c.probability, rows.c.lower,
-                    rows.c.upper, rows.c.true_value)
-             .order_by(rows.c.seq.desc()).limit(limit))
+        where.append(labels.c.model_version == version)
+    query = (select(labels.c.model_version, labels.c.prediction, labels.c.probability,
+                    labels.c.lower, labels.c.upper, labels.c.true_value)
+             .where(*where).order_by(labels.c.seq.desc()).limit(limit))
     with engine.connect() as conn:
         return list(conn.execute(query))
 
 
 def prediction_counts(engine: Engine, model_name: str, since: float) -> dict[str, int]:
-    """Predictions per version since ``since``."""
-    query = (select(predictions.c.model_version, func.count())
-             .where(predictions.c.model_name == model_name, predictions.c.created_at >= since)
-             .group_by(predictions.c.model_version))
+    """Scored records per version since ``since`` (shadow scores included)."""
+    g = prediction_groups
+    query = (select(g.c.model_version, func.sum(g.c.size))
+             .where(g.c.model_name == model_name, g.c.created_at >= since)
+             .group_by(g.c.model_version))
     with engine.connect() as conn:
         return {v: int(n) for v, n in conn.execute(query)}
 
 
 def recent_inputs(engine: Engine, model_name: str, version: str, since: float,
-                  limit: int = 5000) -> list[str]:
-    """Stored inputs (JSON text) of a version's latest predictions since ``since``."""
-    query = (select(predictions.c.inputs)
-             .where(predictions.c.model_name == model_name,
-                    predictions.c.model_version == version, predictions.c.created_at >= since)
-             .order_by(predictions.c.created_at.desc()).limit(limit))
+                  limit: int = 5000) -> dict[str, list]:
+    """Inputs of a version's latest scored records since ``since``, as columns.
+
+    Whole groups are read, newest first, until at least ``limit`` records are in.
+    """
+    g = prediction_groups
+    query = (select(g.c.size, g.c.inputs)
+             .where(g.c.model_name == model_name, g.c.model_version == version,
+                    g.c.created_at >= since)
+             .order_by(g.c.created_at.desc()))
+    columns: dict[str, list] = {}
+    total = 0
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(query)]
+        for size, inputs in conn.execute(query):
+            for name, values in orjson.loads(inputs).items():
+                columns.setdefault(name, []).extend(values)
+            total += size
+            if total >= limit:
+                break
+    return columns
 
 
 def feedback_counts(engine: Engine, model_name: str) -> dict[str, int]:
-    """Labelled predictions per version, all time (shadow rows included)."""
-    rows = _with_feedback([predictions.c.model_version], predictions.c.model_name == model_name)
-    query = select(rows.c.model_version, func.count()).group_by(rows.c.model_version)
+    """Labelled scores per version, all time (shadow scores included)."""
+    query = (select(labels.c.model_version, func.count())
+             .where(labels.c.model_name == model_name).group_by(labels.c.model_version))
     with engine.connect() as conn:
         return {v: int(n) for v, n in conn.execute(query)}

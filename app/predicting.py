@@ -8,7 +8,6 @@ written in one statement.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 
 import numpy as np
@@ -17,6 +16,7 @@ import orjson
 from app import predictlog, telemetry
 from app.batchcheck import Batch
 from app.errors import ApiError
+from app.logqueries import OUTPUTS
 from app.models import LoadError, Served
 from app.state import State
 
@@ -24,17 +24,6 @@ from app.state import State
 def bucket(key: str) -> float:
     """A stable number in [0, 1) for a routing key (same key, same arm, on every worker)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
-
-
-def new_ids(n: int) -> list[str]:
-    """``n`` prediction ids: 32 hex digits, 48 bits of milliseconds then 80 random bits.
-
-    Time first, so the log's primary key grows at its end (random keys make every insert
-    touch a random page of an ever larger index); 80 random bits keep ids unguessable.
-    """
-    prefix = f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}"
-    raw = secrets.token_hex(10 * n)
-    return [prefix + raw[i:i + 20] for i in range(0, 20 * n, 20)]
 
 
 def pick_version(st: State, version_name: str | None) -> Served | None:
@@ -107,31 +96,30 @@ def _answers(st: State, served: Served, arm: str, ids: list[str], out: dict) -> 
                                     strict=True)]
 
 
-def log_columns(st: State, served: Served, arm: str, ids: list[str], inputs: list[str],
-                out: dict, routing: list | None = None, parents: list | None = None) -> dict:
-    """Prediction-log columns for one scored group (constants as one value)."""
-    cols = {"id": ids, "created_at": time.time(), "model_name": st.store.name,
-            "model_version": served.version, "version_name": served.version_name,
-            "arm": arm, "inputs": inputs, "prediction": out["prediction"]}
-    for key in ("probability", "lower", "upper"):
-        if key in out:
-            cols[key] = out[key]
-    if routing is not None:
-        cols["routing_key"] = routing
-    if parents is not None:
-        cols["parent_id"] = parents
-    return cols
+def group_row(st: State, served: Served, arm: str, request_id: str, positions: list | None,
+              inputs: dict[str, list], out: dict, routing: list | None = None) -> dict:
+    """The ``prediction_groups`` row of one scored group (columns stored as JSON).
+
+    Args:
+        st: the app state.
+        served: the version that scored the group.
+        arm: its arm.
+        request_id: the request's id.
+        positions: the group's record positions in the request; None for all of them.
+        inputs: the group's features as columns (no personal data).
+        out: the model's outputs as columns (``_score``).
+        routing: the group's routing keys, if the data set has them.
+    """
+    return {"request_id": request_id, "arm": arm, "created_at": time.time(),
+            "model_name": st.store.name, "model_version": served.version,
+            "version_name": served.version_name, "size": len(out["prediction"]),
+            "positions": None if positions is None else orjson.dumps(positions).decode(),
+            "routing": None if routing is None else orjson.dumps(routing).decode(),
+            "inputs": orjson.dumps(inputs).decode(), "outputs": orjson.dumps(out).decode()}
 
 
-def stored_inputs(columns: dict[str, list], names: list[str]) -> list[str]:
-    """Each record's features as JSON text (the log stores no personal data)."""
-    cols = [columns[name] for name in names]
-    return [orjson.dumps(dict(zip(names, row, strict=True))).decode()
-            for row in zip(*cols, strict=True)]
-
-
-def _take(values: list, indices) -> list:
-    return values if indices is None else [values[i] for i in indices]
+def _take(values: list, positions: list | None) -> list:
+    return values if positions is None else [values[i] for i in positions]
 
 
 def predict(st: State, batch: Batch) -> list[dict]:
@@ -145,50 +133,65 @@ def predict(st: State, batch: Batch) -> list[dict]:
         One answer per record, in order.
     """
     n, names, key = batch.size, st.requests.features, st.requests.routing_key
-    ids = new_ids(n)
+    request_id = predictlog.new_request_id()
+    ids = predictlog.prediction_ids(request_id, range(n))
     routing = _texts(batch.columns[key]) if key in batch.columns else None
     keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
     groups = route(st, keys, pick_version(st, batch.version_name), batch.enable_ab_testing)
-    inputs = stored_inputs(batch.columns, names) if st.settings.PREDICTION_LOG else [""] * n
     arrays = {name: np.asarray(batch.columns[name]) for name in names}
+    truths = batch.true_values if any(t is not None for t in batch.true_values) else None
     answers: list = [None] * n
-    logged = []
+    logged, label_rows = [], []
     for served, arm, idx in groups:
+        positions = None if idx is None else idx.tolist()
         features = arrays if idx is None else {k: v[idx] for k, v in arrays.items()}
-        group_ids, group_inputs = _take(ids, idx), _take(inputs, idx)
-        group_routing = None if routing is None else _take(routing, idx)
         out = _score(st, served, arm, features)
-        group = _answers(st, served, arm, group_ids, out)
-        if idx is None:
+        group = _answers(st, served, arm, _take(ids, positions), out)
+        if positions is None:
             answers = group
         else:
-            for i, answer in zip(idx.tolist(), group, strict=True):
+            for i, answer in zip(positions, group, strict=True):
                 answers[i] = answer
-        logged.append(log_columns(st, served, arm, group_ids, group_inputs, out, group_routing))
-        logged += _shadow(st, served, features, group_ids, group_inputs, group_routing)
-    truths = _truths(batch, answers)
+        scored = [(served, arm, out), *_shadow(st, served, features)]
+        if not st.settings.PREDICTION_LOG:
+            continue
+        inputs = {k: _take(batch.columns[k], positions) for k in names}
+        group_routing = None if routing is None else _take(routing, positions)
+        for s, a, o in scored:
+            logged.append(group_row(st, s, a, request_id, positions, inputs, o, group_routing))
+            if truths is not None:
+                label_rows += _labels(st, s, a, _take(ids, positions), o,
+                                      _take(truths, positions))
+    if truths is not None:
+        _count_feedback(answers, truths)
     if st.settings.PREDICTION_LOG:
-        predictlog.write(st.engine, logged, truths)
+        predictlog.write(st.engine, logged, label_rows)
     return answers
 
 
-def _truths(batch: Batch, answers: list[dict]) -> list[dict]:
-    """Inline feedback rows (``true_value`` sent with the record)."""
+def _labels(st: State, served: Served, arm: str, ids: list[str], out: dict,
+            truths: list) -> list[dict]:
+    """Inline feedback (``true_value`` sent with the record) as ``labels`` rows."""
     now, rows = time.time(), []
-    for truth, answer in zip(batch.true_values, answers, strict=True):
+    for k, truth in enumerate(truths):
         if truth is not None:
-            rows.append({"prediction_id": answer["prediction_id"], "true_value": truth,
+            rows.append({"prediction_id": ids[k], "arm": arm, "model_name": st.store.name,
+                         "model_version": served.version, "true_value": truth,
+                         **{c: out[c][k] if c in out else None for c in OUTPUTS},
                          "created_at": now, "source": "inline"})
-            telemetry.get().feedback.labels(answer["model_version"], "inline").inc()
     return rows
 
 
-def _shadow(st: State, served: Served, features: dict, parents: list[str], inputs: list[str],
-            routing: list | None) -> list[dict]:
+def _count_feedback(answers: list[dict], truths: list) -> None:
+    counter = telemetry.get().feedback
+    for answer, truth in zip(answers, truths, strict=True):
+        if truth is not None:
+            counter.labels(answer["model_version"], "inline").inc()
+
+
+def _shadow(st: State, served: Served, features: dict) -> list[tuple]:
     """Shadow mode: the challenger scores the same records; logged, never answered."""
     shadow = st.store.challenger
     if not st.settings.SHADOW_MODE or shadow is None or shadow.version == served.version:
         return []
-    out = _score(st, shadow, "shadow", features)
-    return [log_columns(st, shadow, "shadow", new_ids(len(parents)), inputs, out, routing,
-                        parents)]
+    return [(shadow, "shadow", _score(st, shadow, "shadow", features))]

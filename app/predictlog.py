@@ -5,8 +5,9 @@ Its queries live in ``app.logqueries``.
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
-from itertools import repeat
 
 from sqlalchemy import (
     BigInteger,
@@ -19,49 +20,57 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.schema import CreateIndex
 
 metadata = MetaData()
 
-predictions = Table(
-    "predictions", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("parent_id", String(32)),  # the answered prediction of a shadow row
+# One row per scored group of a request: the records a version scored for one arm, with
+# their inputs and outputs as columns of JSON. A record's prediction id is its request id
+# followed by its position in the request (``app.predicting.prediction_ids``).
+prediction_groups = Table(
+    "prediction_groups", metadata,
+    Column("request_id", String(28), primary_key=True),
+    Column("arm", String(16), primary_key=True),  # default | champion | challenger | shadow
     Column("created_at", Float, nullable=False),
     Column("model_name", String(100), nullable=False),
     Column("model_version", String(20), nullable=False),
     Column("version_name", String(100)),
+    Column("size", Integer, nullable=False),
+    Column("positions", Text),  # JSON list of record positions; NULL: 0 .. size-1
+    Column("routing", Text),  # JSON list of routing keys (A/B stickiness), or NULL
+    Column("inputs", Text, nullable=False),  # JSON {feature: [values]}, no personal data
+    Column("outputs", Text, nullable=False),  # JSON {prediction: [...], probability | lower, upper}
+)
+# Health and drift read one version's recent groups.
+Index("ix_groups_version_time", prediction_groups.c.model_name,
+      prediction_groups.c.model_version, prediction_groups.c.created_at)
+
+# One row per labelled score: the true value beside the prediction it judges (copied from
+# its group when the feedback arrives), so live metrics never read the prediction groups.
+# A shadow score gets its own row for the same prediction id.
+labels = Table(
+    "labels", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), nullable=False),
     Column("arm", String(16), nullable=False),
-    Column("routing_key", String(200)),
-    Column("inputs", Text, nullable=False),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(20), nullable=False),
+    Column("true_value", Float, nullable=False),
     Column("prediction", Float, nullable=False),
     Column("probability", Float),
     Column("lower", Float),
     Column("upper", Float),
+    Column("created_at", Float, nullable=False),
+    Column("source", String(8), nullable=False),  # inline | api
+    UniqueConstraint("prediction_id", "arm", name="uq_labels_prediction_arm"),
 )
-
-# Feedback joins an answered prediction by its id and a shadow row by its parent (partial
-# index: only shadow rows pay for it); health and drift read one version's recent rows.
-# Ids grow with time (``new_ids``), so every index takes a batch at its end.
-Index("ix_predictions_parent", predictions.c.parent_id,
-      sqlite_where=predictions.c.parent_id.isnot(None),
-      postgresql_where=predictions.c.parent_id.isnot(None))
-Index("ix_predictions_version_time", predictions.c.model_name, predictions.c.model_version,
-      predictions.c.created_at)
-
-feedback = Table(
-    "feedback", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("prediction_id", String(32), nullable=False, unique=True),
-    Column("true_value", Float, nullable=False),
-    Column("created_at", Float, nullable=False, index=True),
-    Column("source", String(8), nullable=False),
-)
+Index("ix_labels_version_time", labels.c.model_name, labels.c.model_version,
+      labels.c.created_at)
 
 live_progress = Table(
     "live_progress", metadata,
@@ -82,6 +91,30 @@ metric_outbox = Table(
     Column("claimed_at", Float),
     Column("sent", Boolean, nullable=False, default=False),
 )
+
+
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_request_id() -> str:
+    """28 hex digits: 48 bits of milliseconds, then 64 random bits.
+
+    Time first, so the log's primary key grows at its end (random keys make every insert
+    touch a random page of an ever larger index); the random bits keep ids unguessable.
+    """
+    return f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}{secrets.token_hex(8)}"
+
+
+def prediction_ids(request_id: str, positions) -> list[str]:
+    """The prediction ids (32 hex digits) of a request's records at ``positions``."""
+    return [f"{request_id}{p:04x}" for p in positions]
+
+
+def split_id(prediction_id: str) -> tuple[str, int] | None:
+    """(request id, record position) of a prediction id; None when it cannot be one."""
+    if not isinstance(prediction_id, str) or not _ID.fullmatch(prediction_id):
+        return None
+    return prediction_id[:28], int(prediction_id[28:], 16)
 
 
 def _sqlite_pragmas(busy_ms: int, autocheckpoint: bool):
@@ -125,9 +158,6 @@ def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = Tru
     for attempt in range(3):  # several workers may race to create the tables
         try:
             metadata.create_all(engine, checkfirst=True)
-            with engine.begin() as conn:  # a log made by an older release lacks them
-                for index in predictions.indexes:
-                    conn.execute(CreateIndex(index, if_not_exists=True))
             break
         except (OperationalError, IntegrityError):
             if attempt == 2:
@@ -136,67 +166,13 @@ def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = Tru
     return engine
 
 
-_INSERT_SQL: dict[tuple, tuple[str, tuple[str, ...]]] = {}
-
-
-def _present(groups: list[dict]) -> list[tuple[list[str], list]]:
-    """Per group: the columns that hold a value, and their values (constants repeated).
-
-    All-NULL columns are left out of the statement: they are NULL by default, and binding
-    None is the slowest parameter type of Python's sqlite3 module.
-    """
-    out = []
-    for cols in groups:
-        n = len(cols["id"])
-        names, values = [], []
-        for name, value in cols.items():
-            if isinstance(value, list):
-                if all(v is None for v in value):
-                    continue
-            elif value is None:
-                continue
-            else:
-                value = repeat(value, n)
-            names.append(name)
-            values.append(value)
-        out.append((names, values))
-    return out
-
-
-def _insert_sql(dialect, names: list[str]) -> tuple[str, tuple[str, ...]]:
-    """The positional INSERT of ``names`` and its parameter order (compiled once)."""
-    key = (dialect.name, *names)
-    if key not in _INSERT_SQL:
-        compiled = predictions.insert().compile(dialect=dialect, column_keys=names)
-        _INSERT_SQL[key] = (str(compiled), tuple(compiled.positiontup))
-    return _INSERT_SQL[key]
-
-
-def _insert_predictions(conn, groups: list[dict]) -> None:
-    """Insert column groups (see ``app.predicting.log_columns``).
-
-    SQLite (qmark) takes the rows as tuples through one precompiled statement: SQLAlchemy's
-    per-call compile and bind processing costs more than the insert itself for a large
-    batch. Named-parameter dialects (psycopg2) keep the Core insert, whose multi-row VALUES
-    batching beats the driver's executemany.
-    """
-    for names, values in _present(groups):
-        if conn.dialect.name == "sqlite":
-            sql, order = _insert_sql(conn.dialect, names)
-            by_name = dict(zip(names, values, strict=True))
-            conn.exec_driver_sql(sql, list(zip(*(by_name[k] for k in order), strict=True)))
-        else:
-            rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-            conn.execute(predictions.insert(), rows)
-
-
-def write(engine: Engine, prediction_groups: list[dict], feedback_rows: list[dict]) -> None:
-    """Store predictions (column groups) and inline feedback in one transaction."""
+def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
+    """Store scored groups (``prediction_groups`` rows) and inline labels in one transaction."""
     with engine.begin() as conn:
-        if prediction_groups:
-            _insert_predictions(conn, prediction_groups)
-        if feedback_rows:
-            conn.execute(feedback.insert(), feedback_rows)
+        if groups:
+            conn.execute(prediction_groups.insert(), groups)
+        if label_rows:
+            conn.execute(labels.insert(), label_rows)
 
 
 def checkpoint(engine: Engine) -> tuple[int, int] | None:
@@ -215,8 +191,7 @@ def checkpoint(engine: Engine) -> tuple[int, int] | None:
 def analyze(engine: Engine) -> None:
     """Refresh SQLite's planner statistics (PostgreSQL's autovacuum does this itself).
 
-    Without them SQLite walks every prediction of a model to find the few with feedback;
-    with them it starts from the feedback and looks predictions up by id.
+    With them SQLite picks the narrowest index for each query of ``app.logqueries``.
     """
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
@@ -224,11 +199,11 @@ def analyze(engine: Engine) -> None:
         engine.dispose()  # an open connection keeps the statistics it loaded when it opened
 
 
-def add_feedback(engine: Engine, rows: list[dict]) -> bool:
-    """Insert feedback rows atomically; False when one already exists (a concurrent duplicate)."""
+def add_labels(engine: Engine, rows: list[dict]) -> bool:
+    """Insert label rows atomically; False when one already exists (a concurrent duplicate)."""
     try:
         with engine.begin() as conn:
-            conn.execute(feedback.insert(), rows)
+            conn.execute(labels.insert(), rows)
         return True
     except IntegrityError:
         return False

@@ -97,7 +97,8 @@ def _inputs(st: State, cat: dict, user_id, item_ids: list) -> dict[str, list]:
 def _log(st: State, served: Served, arm: str, answer: dict) -> None:
     """Give every recommended item a prediction id; store them when the log is on."""
     items = answer["items"]
-    ids = predicting.new_ids(len(items))
+    request_id = predictlog.new_request_id()
+    ids = predictlog.prediction_ids(request_id, range(len(items)))
     for item, pid in zip(items, ids, strict=True):
         item["prediction_id"] = pid
     if not (st.settings.PREDICTION_LOG and items):
@@ -108,9 +109,8 @@ def _log(st: State, served: Served, arm: str, answer: dict) -> None:
            "lower": [item["interval"]["lower"] for item in items],
            "upper": [item["interval"]["upper"] for item in items]}
     routing = [str(answer["user_id"])] * len(items) if st.requests.routing_key else None
-    inputs = predicting.stored_inputs(columns, st.requests.features)
-    predictlog.write(st.engine, [predicting.log_columns(st, served, arm, ids, inputs, out,
-                                                        routing)], [])
+    predictlog.write(st.engine, [predicting.group_row(st, served, arm, request_id, None,
+                                                      columns, out, routing)], [])
 
 
 def _serving(st: State, req) -> tuple[Served, str]:

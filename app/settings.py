@@ -29,6 +29,13 @@ def _weights(value) -> tuple[float, float]:
     return parts[0] / sum(parts), parts[1] / sum(parts)
 
 
+def _max_batch(value) -> int:
+    number = int(value)
+    if not 1 <= number <= 65536:  # a prediction id has four hex digits for the position
+        raise ValueError(f"MAX_BATCH must be between 1 and 65536, not {number}")
+    return number
+
+
 def keys_from_file(path: str | None) -> tuple[str, ...]:
     """One key per line; blank lines and ``#`` comments are ignored.
 
@@ -89,7 +96,7 @@ _CONVERT = {
     "API_KEYS": _keys, "ADMIN_API_KEYS": _keys, "INSECURE_DEV_MODE": _bool, "SHADOW_MODE": _bool,
     "BACKGROUND": _bool, "AB_WEIGHTS": _weights, "ALIAS_REFRESH_SECONDS": float,
     "LIVE_METRICS_SECONDS": float, "STARTUP_WAIT_SECONDS": float, "MAX_CONTENT_LENGTH": int,
-    "PREDICTION_LOG": _bool, "MAX_BATCH": int, "PREDICT_THREADS": int,
+    "PREDICTION_LOG": _bool, "MAX_BATCH": _max_batch, "PREDICT_THREADS": int,
     "DB_BUSY_TIMEOUT_SECONDS": float, "HEALTH_WINDOW_HOURS": float, "PORT": int,
 }
 _FROM_YAML = {"model_name": "MODEL_NAME", "serving_alias": "SERVING_ALIAS"}

@@ -60,18 +60,18 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
             plain = load_model(f"models:/{st.store.name}/{served.version}")
             timed("parse JSON (orjson)", lambda: orjson.loads(body))
             timed("validate (column-wise)", lambda: _checker(st).check(parsed))
-            timed("inputs as JSON for the log", lambda: predicting.stored_inputs(batch.columns,
-                                                                                 names))
+            details = served.model.predict_details(arrays)
+            values = {k: np.asarray(v).tolist() for k, v in details.items()}
+            inputs = {k: batch.columns[k] for k in names}
+            timed("log row (columns as JSON)", lambda: predicting.group_row(
+                st, served, "default", predictlog.new_request_id(), None, inputs, values))
             for threads in sorted({1, st.store.threads}):
                 model = accelerate(plain, threads)
                 timed(f"model ({threads} thread{'s' * (threads > 1)})",
                       lambda m=model: m.predict_details(arrays))
-            details = served.model.predict_details(arrays)
-            values = {k: np.asarray(v).tolist() for k, v in details.items()}
-            inputs = predicting.stored_inputs(batch.columns, names)
-            timed("log write (one transaction)", lambda: predictlog.write(st.engine, [
-                predicting.log_columns(st, served, "default", predicting.new_ids(n), inputs,
-                                       values)], []))
+            row = predicting.group_row(st, served, "default", "", None, inputs, values)
+            timed("log write (one transaction)", lambda: predictlog.write(
+                st.engine, [{**row, "request_id": predictlog.new_request_id()}], []))
             answers = predicting.predict(st, batch)
             timed("answer JSON (orjson)", lambda: orjson.dumps({"predictions": answers}))
         client = app.test_client()

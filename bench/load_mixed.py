@@ -137,24 +137,26 @@ def run(urls: list[str], key: str, seconds: float, concurrency: int = 4,
 
 
 def stored(db_url: str, tag: str) -> dict[str, int]:
-    """Rows of this run in the prediction database: predictions and feedback."""
-    from sqlalchemy import create_engine, func, select
+    """Rows of this run in the prediction database: predictions and feedback (answered only)."""
+    import orjson
+    from sqlalchemy import and_, create_engine, func, select
 
-    from app.predictlog import feedback, predictions
+    from app.predictlog import labels, prediction_groups
 
+    g = prediction_groups
     engine = create_engine(db_url)
-    mine = predictions.c.routing_key.like(f"{tag}-%")
+    mine = and_(g.c.routing.like(f'%"{tag}-%'), g.c.arm != "shadow")
     try:
         with engine.connect() as conn:
-            preds = conn.execute(select(func.count()).where(mine)).scalar()
-            distinct = conn.execute(select(func.count(predictions.c.routing_key.distinct()))
-                                    .where(mine)).scalar()
-            fb = conn.execute(select(func.count()).select_from(
-                feedback.join(predictions, feedback.c.prediction_id == predictions.c.id))
-                .where(mine)).scalar()
+            groups = list(conn.execute(select(g.c.size, g.c.routing).where(mine)))
+            fb = conn.execute(select(func.count()).select_from(labels.join(g, and_(
+                func.substr(labels.c.prediction_id, 1, 28) == g.c.request_id,
+                labels.c.arm == g.c.arm))).where(mine)).scalar()
     finally:
         engine.dispose()
-    return {"predictions": int(preds), "distinct_keys": int(distinct), "feedback": int(fb)}
+    keys = {k for _size, routing in groups for k in orjson.loads(routing)}
+    return {"predictions": sum(size for size, _routing in groups), "distinct_keys": len(keys),
+            "feedback": int(fb)}
 
 
 def summary(tally: Tally, seconds: float, rows: dict | None = None) -> dict:

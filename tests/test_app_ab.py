@@ -48,6 +48,8 @@ def test_arm_is_recorded_and_shadow_mode_logs_the_challenger(tiny_registry, tmp_
         assert answer["arm"] == "default" and answer["model_version"] == st.store.default.version
         db = st.settings.PREDICTION_DB_URL.removeprefix("sqlite:///")
         with sqlite3.connect(db) as conn:
-            rows = conn.execute("select arm, model_version, parent_id from predictions").fetchall()
-    assert ("default", st.store.default.version, None) in rows
-    assert ("shadow", st.store.challenger.version, answer["prediction_id"]) in rows
+            rows = conn.execute("select request_id, arm, model_version, size "
+                                "from prediction_groups").fetchall()
+    request = answer["prediction_id"][:28]
+    assert sorted(rows) == [(request, "default", st.store.default.version, 1),
+                            (request, "shadow", st.store.challenger.version, 1)]

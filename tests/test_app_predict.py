@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from tests.app_helpers import RECORD, client, headers, shared_app  # noqa: F401
@@ -86,10 +87,11 @@ def test_prediction_and_inline_feedback_are_stored_without_personal_data(client,
               "true_value": 1}
     pid = client.post("/predict", json=record, headers=headers()).json["prediction_id"]
     with _db(shared_app) as conn:
-        row = conn.execute("select routing_key, inputs from predictions where id=?",
-                           (pid,)).fetchone()
-        truth = conn.execute("select true_value, source from feedback where prediction_id=?",
-                             (pid,)).fetchone()
-        dump = "\n".join(str(r) for r in conn.execute("select * from predictions"))
-    assert row[0] == "15634602" and "Hargrave" not in dump and "RowNumber" not in row[1]
-    assert truth == (1.0, "inline")
+        row = conn.execute("select routing, inputs from prediction_groups where request_id=?",
+                           (pid[:28],)).fetchone()
+        truth = conn.execute("select true_value, source, prediction, probability from labels "
+                             "where prediction_id=?", (pid,)).fetchone()
+        dump = "\n".join(str(r) for r in conn.execute("select * from prediction_groups"))
+    assert row[0] == '["15634602"]' and "Hargrave" not in dump and "RowNumber" not in row[1]
+    assert json.loads(row[1])["Age"] == [RECORD["Age"]]
+    assert truth[:2] == (1.0, "inline") and truth[2] in (0.0, 1.0) and 0 <= truth[3] <= 1

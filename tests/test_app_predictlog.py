@@ -1,69 +1,83 @@
-"""The prediction log: time-ordered ids, NULL columns left out, indexes, WAL checkpoints."""
+"""The prediction log: request ids, one row per scored group, labels, WAL checkpoints."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 
+import orjson
 import pytest
 
 from app import logqueries, predictlog
-from app.predicting import new_ids
+from app.predictlog import new_request_id, prediction_ids, split_id
 
 
-def _group(ids: list[str], **extra) -> dict:
-    return {"id": ids, "created_at": time.time(), "model_name": "churn", "model_version": "3",
-            "version_name": "v2_random_forest", "arm": "default",
-            "inputs": ['{"Age": 40}'] * len(ids), "prediction": [1] * len(ids),
-            "probability": [0.75] * len(ids), **extra}
+def _group(request_id: str, n: int, **extra) -> dict:
+    row = {"request_id": request_id, "arm": "default", "created_at": time.time(),
+           "model_name": "churn", "model_version": "3", "version_name": "v2_random_forest",
+           "size": n, "positions": None, "routing": None,
+           "inputs": orjson.dumps({"Age": list(range(n))}).decode(),
+           "outputs": orjson.dumps({"prediction": [1] * n,
+                                    "probability": [i / n for i in range(n)]}).decode()}
+    return {**row, **extra}
 
 
-def test_ids_are_unique_hex_and_grow_with_time():
-    first = new_ids(500)
+def test_ids_are_unique_hex_grow_with_time_and_split_back():
+    first = [new_request_id() for _ in range(200)]
     time.sleep(0.002)
-    later = new_ids(500)
-    assert len(set(first + later)) == 1000
-    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in first + later)
-    assert max(first) < min(later)  # the millisecond prefix orders batches
+    later = new_request_id()
+    assert len(set(first)) == 200 and max(first) < later  # the millisecond prefix orders them
+    ids = prediction_ids(later, range(65536))
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
+    assert split_id(ids[0]) == (later, 0) and split_id(ids[-1]) == (later, 65535)
+    for bad in ("", "x" * 32, ids[0][:31], ids[0] + "0", ids[0].upper(), 42, None):
+        assert split_id(bad) is None
 
 
-def test_columns_are_stored_and_all_null_columns_are_left_out(tmp_path):
+def test_feedback_finds_the_answered_score_and_its_shadow(tmp_path):
     engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    ids = new_ids(3)
-    parents = new_ids(3)
-    predictlog.write(engine, [
-        _group(ids, routing_key=["15634602", None, "c7"], lower=[None] * 3),
-        _group(parents, arm="shadow", parent_id=ids, routing_key=[None] * 3)], [])
-    conn = sqlite3.connect(tmp_path / "p.db")
-    rows = conn.execute("select id, parent_id, arm, routing_key, prediction, probability, "
-                        "lower, upper from predictions order by rowid").fetchall()
-    assert rows[:3] == [(i, None, "default", r, 1.0, 0.75, None, None)
-                        for i, r in zip(ids, ["15634602", None, "c7"], strict=True)]
-    assert rows[3:] == [(p, i, "shadow", None, 1.0, 0.75, None, None)
-                        for p, i in zip(parents, ids, strict=True)]
+    rid = new_request_id()
+    champion = _group(rid, 2, arm="champion", positions="[0, 2]")
+    challenger = _group(rid, 1, arm="challenger", model_version="4", positions="[1]",
+                        outputs='{"prediction": [0], "probability": [0.25]}')
+    shadow = _group(rid, 2, arm="shadow", model_version="4", positions="[0, 2]",
+                    outputs='{"prediction": [0, 0], "probability": [0.1, 0.2]}')
+    predictlog.write(engine, [champion, challenger, shadow], [])
+    ids = prediction_ids(rid, range(4))
+    found, done = logqueries.find_predictions(engine, [*ids, "not-an-id", "0" * 32])
+    assert set(found) == set(ids[:3]) and done == set()  # position 3 was never scored
+    assert [(s["arm"], s["model_version"], s["probability"]) for s in found[ids[2]]] == [
+        ("champion", "3", 0.5), ("shadow", "4", 0.2)]
+    assert [(s["arm"], s["prediction"], s["lower"]) for s in found[ids[1]]] == [
+        ("challenger", 0, None)]
+    rows = [{"prediction_id": ids[2], **s, "true_value": 1.0, "created_at": time.time(),
+             "source": "api"} for s in found[ids[2]]]
+    assert predictlog.add_labels(engine, rows)
+    assert not predictlog.add_labels(engine, rows[:1])  # a duplicate changes nothing
+    assert logqueries.find_predictions(engine, [ids[2]])[1] == {ids[2]}
+    assert logqueries.feedback_counts(engine, "churn") == {"3": 1, "4": 1}
+    assert logqueries.last_feedback_seq(engine) == 2
+    assert logqueries.prediction_counts(engine, "churn", 0) == {"3": 2, "4": 3}
 
 
-def test_missing_indexes_of_an_older_log_are_added(tmp_path):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.execute("create table predictions (id varchar(32) primary key, parent_id varchar(32), "
-                 "created_at float not null, model_name varchar(100) not null, "
-                 "model_version varchar(20) not null, version_name varchar(100), "
-                 "arm varchar(16) not null, routing_key varchar(200), inputs text not null, "
-                 "prediction float not null, probability float, lower float, upper float)")
-    conn.commit()
-    predictlog.make_engine(f"sqlite:///{path}")
-    predictlog.make_engine(f"sqlite:///{path}")  # a second start finds them in place
-    names = {r[0] for r in conn.execute("select name from sqlite_master where type='index'")}
-    assert {"ix_predictions_parent", "ix_predictions_version_time"} <= names
+def test_recent_inputs_read_whole_groups_newest_first(tmp_path):
+    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    for start in (0, 100, 200):
+        predictlog.write(engine, [_group(new_request_id(), 3, created_at=time.time() + start,
+                                         inputs=f'{{"Age": [{start}, {start + 1}, null]}}')],
+                         [])
+    assert logqueries.recent_inputs(engine, "churn", "3", 0, limit=4) == {
+        "Age": [200, 201, None, 100, 101, None]}
+    assert logqueries.recent_inputs(engine, "churn", "9", 0) == {}
 
 
 @pytest.mark.parametrize("autocheckpoint", [True, False])
 def test_wal_is_copied_back_by_commit_or_by_the_checkpoint_call(tmp_path, autocheckpoint):
     engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}",
                                     autocheckpoint=autocheckpoint)
-    for _ in range(30):  # ~30 x 1000 rows: far past SQLite's 1000-page autocheckpoint
-        predictlog.write(engine, [_group(new_ids(1000))], [])
+    big = orjson.dumps({"Age": list(range(30_000))}).decode()  # ~200 kB: ~50 pages a write
+    for _ in range(40):  # past SQLite's 1000-page autocheckpoint
+        predictlog.write(engine, [_group(new_request_id(), 1, inputs=big)], [])
     frames, copied = predictlog.checkpoint(engine)
     assert copied == frames
     if autocheckpoint:  # SQLite copied the WAL back each time it passed 1000 pages
@@ -72,39 +86,27 @@ def test_wal_is_copied_back_by_commit_or_by_the_checkpoint_call(tmp_path, autoch
         assert frames > 1500
 
 
-def test_feedback_queries_start_from_the_feedback_once_analyzed(tmp_path):
+def test_labelled_reads_labels_through_their_index_once_analyzed(tmp_path):
     engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    answered = []
-    for version in ("1", "2") * 5:
-        ids = new_ids(1000)
-        answered += ids[:20]
-        predictlog.write(engine, [_group(ids, model_version=version),
-                                  _group(new_ids(1000), arm="shadow", parent_id=ids)], [])
     now = time.time()
-    predictlog.write(engine, [], [{"prediction_id": i, "true_value": 1, "created_at": now,
-                                   "source": "inline"} for i in answered])
-    p, f = predictlog.predictions, predictlog.feedback
-
-    def plans() -> list[str]:  # through the engine's own (pooled) connections
-        out = []
-        for where in ([p.c.model_name == "churn"],
-                      [p.c.model_name == "churn", f.c.created_at >= now - 3600]):
-            query = logqueries._with_feedback([p.c.model_version], *where).element  # noqa: SLF001
-            compiled = query.compile(dialect=engine.dialect)
-            params = tuple(compiled.params[k] for k in compiled.positiontup)
-            with engine.connect() as conn:
-                out += [row[-1] for row in conn.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {compiled}", params)]
-        return out
-
-    walks = [line for line in plans() if line.startswith(("SCAN predictions",
-                                                          "SEARCH predictions USING INDEX ix_"))]
-    assert walks  # unanalysed, SQLite walks every prediction of the model
+    rows = [{"prediction_id": f"{i:032x}", "arm": "default", "model_name": "churn",
+             "model_version": str(1 + i % 2), "true_value": 1.0, "prediction": 1.0,
+             "probability": 0.5, "lower": None, "upper": None,
+             "created_at": now - i, "source": "api"} for i in range(2000)]
+    predictlog.write(engine, [], rows)
     predictlog.analyze(engine)
-    lookups = [line for line in plans() if "predictions" in line]
-    assert lookups and all(line.startswith("SEARCH predictions USING") and
-                           ("(id=?)" in line or "(parent_id=?)" in line) for line in lookups)
-    # shadow rows (version 3) share their parents' feedback
-    assert logqueries.feedback_counts(engine, "churn") == {"1": 100, "2": 100, "3": 200}
-    rows = logqueries.labelled(engine, "churn", "1", since=now - 1)
-    assert len(rows) == 100 and {r.true_value for r in rows} == {1.0}
+    labelled = logqueries.labelled(engine, "churn", "1", since=now - 99.5)
+    assert len(labelled) == 50 and {r.model_version for r in labelled} == {"1"}
+    conn = sqlite3.connect(tmp_path / "p.db")
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT true_value FROM labels WHERE model_name=? "
+                        "AND model_version=? AND created_at>=?", ("churn", "1", now)).fetchall()
+    assert any("USING INDEX ix_labels_version_time" in row[-1] for row in plan)
+
+
+def test_max_batch_stays_within_the_positions_an_id_can_carry():
+    from app.settings import load_settings
+
+    assert load_settings({"MAX_BATCH": "65536"}).MAX_BATCH == 65536
+    for bad in (65537, 0):
+        with pytest.raises(ValueError, match="MAX_BATCH must be between 1 and 65536"):
+            load_settings({"MAX_BATCH": bad})

@@ -62,7 +62,7 @@ def test_sqlite_locked_briefly_waits_then_503_past_the_busy_timeout(tiny_registr
         locker.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        stored = conn.execute("select count(*) from predictions").fetchone()[0]
+        stored = conn.execute("select coalesce(sum(size), 0) from prediction_groups").fetchone()[0]
     assert stored == ok_before + waited + after == 15
 
 
@@ -77,19 +77,20 @@ def test_postgres_table_locked_answers_503_then_recovers(tiny_registry, tmp_path
             other = create_engine(sa_url)
             conn = other.connect()
             tx = conn.begin()
-            conn.execute(text("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(text("LOCK TABLE prediction_groups IN ACCESS EXCLUSIVE MODE"))
             t = threading.Thread(target=lambda: (time.sleep(0.4), tx.commit()))
             t.start()
             waited, codes = _send(c, 1)
             t.join()
             assert codes == [200]
             tx = conn.begin()
-            conn.execute(text("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(text("LOCK TABLE prediction_groups IN ACCESS EXCLUSIVE MODE"))
             busy, codes = _send(c, 2)
             tx.commit()
             assert codes == [503, 503] and busy == 0
             after, _ = _send(c, 2)
-            stored = conn.execute(text("select count(*) from predictions")).scalar()
+            stored = conn.execute(text("select coalesce(sum(size), 0) "
+                                       "from prediction_groups")).scalar()
             conn.close()
             other.dispose()
             app.extensions["caretflow"].engine.dispose()

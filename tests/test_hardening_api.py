@@ -136,9 +136,9 @@ def test_personal_data_and_identifiers_are_never_stored(tiny_registry, tmp_path)
         db = app.extensions["caretflow"].settings.PREDICTION_DB_URL.removeprefix("sqlite:///")
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
-        routing = conn.execute("select routing_key from predictions").fetchall()
+        routing = conn.execute("select routing from prediction_groups").fetchall()
     assert "Hargrave" not in dump and "987654" not in dump
-    assert routing == [("15634602",)]
+    assert routing == [('["15634602"]',)]
 
 
 def test_swagger_ui_is_served_offline(client):
