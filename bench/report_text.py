@@ -23,20 +23,18 @@ LIMITS = """\
 - **Large batches.** The stage table under "Latency vs batch size"
   (`bench/batch_phases.py`) shows where one 1000-record request goes. A clean batch is
   validated column-wise (pydantic only judges a batch the column check cannot accept, so
-  the 422 details stay pydantic's), scored once per version and arm, and logged column by
-  column in one `INSERT`. Prediction ids grow with time (random ids made every insert
-  touch random pages of an ever larger index, so it slowed as the log grew). All-NULL columns are
-  left out of the insert (binding `None` is the slowest parameter type of Python's
-  `sqlite3`); shadow rows are found through a partial index, so answered rows pay for the
-  primary key and one index only; SQLite's WAL is copied back by a background thread, not
-  inside a request's commit; and the compiled forest splits 256 rows or more across
-  `PREDICT_THREADS` cores. What remains is real work: the forest's 2 M node visits
-  (200 trees x depth 10 x 1000 rows), SQLite's B-tree insert of 1000 rows, the JSON of
-  each record's inputs for the log, validation and JSON parsing. Under concurrent load the
-  second core is busy anyway, so the thread split helps a lone large request most.
+  the 422 details stay pydantic's), scored once per version and arm, and logged as one
+  row per version and arm whose inputs and outputs are JSON columns (a per-record row
+  cost about 10 ms of B-tree inserts and per-record JSON for 1000 records; a prediction
+  id is the request id plus the record's position, so feedback still finds each record).
+  SQLite's WAL is copied back by a background thread, not inside a request's commit, and
+  the compiled forest splits 256 rows or more across `PREDICT_THREADS` cores. What
+  remains is real work: the forest's 2 M node visits (200 trees x depth 10 x 1000 rows),
+  validation, JSON parsing and answering. Under concurrent load the second core is busy
+  anyway, so the thread split helps a lone large request most.
 - **Large batches vs mlflow serve.** For 1000-record requests caretflow does more per
   record than mlflow serve: field-level validation, an answer object with probability,
-  threshold and prediction id, and a log row per record. `PREDICTION_LOG=0` shows how
+  threshold and prediction id, and the prediction log. `PREDICTION_LOG=0` shows how
   much of the gap is the log.
 - **Cached reruns.** A rerun that reuses every step still pays a fixed ~11 s (see the
   training table): `mlflow run` starting and closing the main run, the main process
