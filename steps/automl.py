@@ -1,7 +1,8 @@
 """PyCaret ``compare_models`` as a model search: it picks the estimator, caretflow fits it.
 
-PyCaret's own experiment logging is not used (it breaks on MLflow 3); the winner is
-cloned unfitted into caretflow's pipeline, calibrated and logged like every version.
+PyCaret's own experiment logging is not used (it breaks on MLflow 3); the winner (or a
+soft-voting blend of the top models, when that scores better by CV: ``steps.ensemble``)
+is cloned unfitted into caretflow's pipeline, calibrated and logged like every version.
 """
 
 from __future__ import annotations
@@ -9,19 +10,28 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
 
+from steps import ensemble
 from steps.build import make_pipeline
 
 log = logging.getLogger(__name__)
 
 
 def select_estimator(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
-    """Run compare_models on caretflow's features; return (unfitted winner, leaderboard)."""
+    """Run compare_models on caretflow's features, then try blends of the top models.
+
+    Returns:
+        ``(estimator, leaderboard, choice, cv_scores)``: the unfitted single winner or
+        blend, PyCaret's leaderboard, the chosen candidate's name and each candidate's
+        CV score (empty when no blend was tried).
+    """
     task = cfg.dataset.task
     include = (cfg.profile.automl.include or cfg.model.automl.include)[task]
     sort = cfg.model.automl.sort[task]
+    blend = cfg.profile.automl.get("blend") or cfg.model.automl.get("blend") or {}
+    blend = OmegaConf.to_container(blend, resolve=True) if blend else {}
     # Features exactly as the final pipeline computes them (fitted on training rows only).
     features = make_pipeline(cfg, estimator=None, task=task)
     prep = features[:-1] if len(features.steps) > 1 else None
@@ -51,10 +61,13 @@ def select_estimator(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
         log_experiment=False,
         fold_shuffle=True,
     )
-    best = exp.compare_models(include=list(include), sort=sort, n_select=1, verbose=False)
+    n_select = max([1, blend.get("pairs") or 0, *(blend.get("top") or [])])
+    top = exp.compare_models(include=list(include), sort=sort, n_select=n_select, verbose=False)
     board = exp.pull()
     log.info("%s: PyCaret leaderboard\n%s", cfg.version_name, board.to_string())
-    return clone(best), board
+    ranked = [clone(m) for m in (top if isinstance(top, list) else [top])]
+    estimator, choice, scores = ensemble.choose(cfg, X, y, ranked, blend)
+    return estimator, board, choice, scores
 
 
 def _experiment(task: str):

@@ -44,14 +44,23 @@ def make_estimator(cfg: DictConfig, task: str):
     return instantiate(cfg.model.estimator[task], **to_container(cfg.model, "params"))
 
 
-def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
-    """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
-    ds = cfg.dataset
+def id_encoders(cfg: DictConfig) -> tuple[list, list[str]]:
+    """The id encoder steps a data set asks for, and the columns they add.
+
+    ``features.encoding`` holds the target encodings' pseudo-count (``smoothing``) and the
+    out-of-fold ``folds`` of every id encoder; ``features.baseline`` the bias shrinkage
+    (``reg``, ``extra_reg`` for the taste groups). Missing keys keep the encoders' defaults.
+    """
+    ds, steps, encoded = cfg.dataset, [], []
     groups = [list(g) for g in ds.features.target_encoded]
-    encoded = TargetStatsEncoder.output_names(groups)
-    steps = []
+    encoding = to_container(ds.features, "encoding") if ds.features.get("encoding") else {}
+    folds = {"n_splits": encoding["folds"]} if "folds" in encoding else {}
     if groups:
-        steps.append(("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed)))
+        smoothing = {"smoothing": encoding["smoothing"]} if "smoothing" in encoding else {}
+        steps.append(
+            ("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed, **smoothing, **folds))
+        )
+        encoded += TargetStatsEncoder.output_names(groups)
     baseline = ds.features.get("baseline")
     if baseline:
         extra = [list(g) for g in baseline.get("extra", [])]
@@ -60,10 +69,19 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
             item=baseline.item,
             reg=baseline.get("reg", 5.0),
             extra=extra,
+            extra_reg=baseline.get("extra_reg"),
             random_state=cfg.seed,
+            **folds,
         )
         steps.append(("baseline", encoder))
         encoded += BaselineBiases.output_names(extra)
+    return steps, encoded
+
+
+def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
+    """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
+    ds = cfg.dataset
+    steps, encoded = id_encoders(cfg)
     steps.append(
         (
             "features",
@@ -92,6 +110,13 @@ def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv
     return oof
 
 
+def set_n_jobs(estimator, n_jobs: int):
+    """Set ``n_jobs`` of an estimator and of every estimator inside it (a blend's members)."""
+    keys = [k for k in estimator.get_params() if k == "n_jobs" or k.endswith("__n_jobs")]
+    estimator.set_params(**dict.fromkeys(keys, n_jobs))
+    return estimator
+
+
 def _slim_for_serving(pipeline: Pipeline) -> None:
     """Prepare the fitted pipeline for prediction.
 
@@ -99,9 +124,7 @@ def _slim_for_serving(pipeline: Pipeline) -> None:
     small requests), and the resampler, which prediction skips, drops its fitted
     neighbour index so training rows do not ship inside the model file.
     """
-    est = pipeline.steps[-1][1]
-    if "n_jobs" in est.get_params():
-        est.set_params(n_jobs=1)
+    set_n_jobs(pipeline.steps[-1][1], 1)
     for i, (name, step) in enumerate(pipeline.steps):
         if name == "resample" and hasattr(step, "get_params"):
             pipeline.steps[i] = (name, clone(step))

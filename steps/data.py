@@ -135,6 +135,20 @@ def split(df: pd.DataFrame, ds: DictConfig, seed: int) -> tuple[pd.DataFrame, pd
     return train_test_split(df, test_size=ds.split.test_size, stratify=strat, random_state=seed)
 
 
+def training_split(raw: pd.DataFrame, cfg: DictConfig):
+    """Validated frame without identifiers, then the held-out ``(train, test)`` split of it.
+
+    Returns:
+        ``(df, train, test)``: every kept row, and the two splits preprocess logs.
+    """
+    ds = cfg.dataset
+    df = validate(raw, ds, ds.task)
+    df = df.drop(columns=[c for c in ds.id_columns if c in df.columns])
+    df = subsample(df, cfg.profile.max_rows, ds.target, ds.split.stratify, cfg.seed)
+    train, test = split(df, ds, cfg.seed)
+    return df, train, test
+
+
 def feature_columns(ds: DictConfig) -> list[str]:
     """The raw input columns a model takes (the schema's columns)."""
     return list(ds.schema.keys())

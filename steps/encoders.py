@@ -120,6 +120,7 @@ class BaselineBiases(OutOfFoldEncoder):
         n_iter: alternating passes.
         extra: column groups (e.g. ``[["user_id", "item_category"]]``) whose shrunk mean
             residual after the user and item biases is added as ``bl_<cols>`` (a taste).
+        extra_reg: shrinkage pseudo-count for the ``extra`` groups; None = ``reg``.
     """
 
     OUTPUT = ("bl_user", "bl_item", "bl_pred")
@@ -133,6 +134,7 @@ class BaselineBiases(OutOfFoldEncoder):
         extra=(),
         n_splits=5,
         random_state=0,
+        extra_reg=None,
     ):
         super().__init__(n_splits=n_splits, random_state=random_state)
         self.user = user
@@ -140,6 +142,7 @@ class BaselineBiases(OutOfFoldEncoder):
         self.reg = reg
         self.n_iter = n_iter
         self.extra = extra
+        self.extra_reg = extra_reg
 
     @classmethod
     def output_names(cls, extra=()) -> list[str]:
@@ -155,10 +158,10 @@ class BaselineBiases(OutOfFoldEncoder):
             b_i = np.bincount(i_inv, weights=y - mu - b_u[u_inv]) / (i_n + self.reg)
             b_u = np.bincount(u_inv, weights=y - mu - b_i[i_inv]) / (u_n + self.reg)
         resid = y - mu - b_u[u_inv] - b_i[i_inv]
-        extra = []
+        extra, extra_reg = [], self.reg if self.extra_reg is None else self.extra_reg
         for cols in self.extra:
             keys, _, sums, counts = _group_sums(_keys(X, cols), resid)
-            extra.append(dict(zip(keys, (sums / (counts + self.reg)).tolist(), strict=True)))
+            extra.append(dict(zip(keys, (sums / (counts + extra_reg)).tolist(), strict=True)))
         return {
             "mu": mu,
             "user": dict(zip(users, b_u.tolist(), strict=True)),

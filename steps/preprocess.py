@@ -32,10 +32,7 @@ def preprocess(cfg: DictConfig) -> str:
     with tracking.step_run("preprocess", cfg, key, run_name=f"preprocess-{ds.name}") as run:
         raw = D.load_raw(ds)
         log.info("%s: %d raw rows, %d columns", ds.name, len(raw), raw.shape[1])
-        df = D.validate(raw, ds, ds.task)
-        df = df.drop(columns=[c for c in ds.id_columns if c in df.columns])
-        df = D.subsample(df, cfg.profile.max_rows, ds.target, ds.split.stratify, cfg.seed)
-        train, test = D.split(df, ds, cfg.seed)
+        df, train, test = D.training_split(raw, cfg)
         log.info("%s: split %d train / %d test rows", ds.name, len(train), len(test))
 
         stats = {"n_rows": len(df), "n_train": len(train), "n_test": len(test)}

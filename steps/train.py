@@ -53,9 +53,10 @@ def train(cfg: DictConfig) -> dict:
         if cfg.model.name == "auto":
             from steps.automl import select_estimator
 
-            estimator, board = select_estimator(cfg, X, y)
+            estimator, board, choice, scores = select_estimator(cfg, X, y)
             mlflow.log_text(board.to_csv(), "automl/leaderboard.csv")
-            mlflow.set_tag("automl_winner", type(estimator).__name__)
+            mlflow.log_metrics({f"automl_cv_{name}": v for name, v in scores.items()})
+            mlflow.set_tags({"automl_winner": type(estimator).__name__, "automl_choice": choice})
         result = fit_version(cfg, X, y, estimator)
         _log_training(run.info.run_id, result, X, y)
         version = registry.log_and_register(

@@ -102,3 +102,34 @@ def test_baseline_extra_group_learns_residual_taste():
     resid = y - out["bl_pred"]
     assert np.corrcoef(out["bl_user_id__cat"], resid)[0, 1] > 0.95
     assert BaselineBiases.output_names([["user_id", "cat"]])[-1] == "bl_user_id__cat"
+
+
+def test_taste_has_its_own_shrinkage():
+    rng = np.random.default_rng(3)
+    n = 600
+    X = {"user_id": rng.integers(0, 30, n), "item_id": rng.integers(0, 10, n),
+         "cat": rng.choice(["A", "B"], n)}
+    y = 3 + rng.normal(0, 1, n)
+    extra = [["user_id", "cat"]]
+    same = BaselineBiases(reg=2.0, extra=extra).fit(X, y).transform(X)
+    explicit = BaselineBiases(reg=2.0, extra=extra, extra_reg=2.0).fit(X, y).transform(X)
+    strong = BaselineBiases(reg=2.0, extra=extra, extra_reg=50.0).fit(X, y).transform(X)
+    np.testing.assert_array_equal(same["bl_user_id__cat"], explicit["bl_user_id__cat"])
+    np.testing.assert_array_equal(same["bl_user"], strong["bl_user"])
+    assert np.std(strong["bl_user_id__cat"]) < 0.5 * np.std(same["bl_user_id__cat"])
+
+
+def test_encoder_settings_come_from_the_data_set_config():
+    from steps.build import id_encoders
+    from steps.config import compose
+
+    cfg = compose(["dataset=ratings"])
+    steps, names = id_encoders(cfg)
+    enc = dict(steps)
+    baseline, encoding = cfg.dataset.features.baseline, cfg.dataset.features.encoding
+    assert enc["ids"].smoothing == encoding.smoothing
+    assert enc["ids"].n_splits == enc["baseline"].n_splits == encoding.folds
+    assert (enc["baseline"].reg, enc["baseline"].extra_reg) == (baseline.reg, baseline.extra_reg)
+    assert names[-1] == "bl_user_id__item_category"
+    movielens = dict(id_encoders(compose(["dataset=movielens"]))[0])
+    assert movielens["baseline"].n_splits == 5 and movielens["baseline"].extra_reg is None
