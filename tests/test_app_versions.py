@@ -90,6 +90,7 @@ def test_metrics_docs_and_model_health(fresh_app):
     assert version["status"] in ("healthy", "degraded")
     assert "live_f1" in version["live_metrics"] and "roc_auc" in version["thresholds"]
     assert set(version["drift"]["features"]) >= {"Age", "Geography"}
+    assert version["drift"]["rows"] == version["predictions"] == 25
     time.sleep(0.5)
     short = c.get("/model_health?window_hours=0.0001", headers=headers()).json
     assert all(v["feedback"] == 0 for v in short["versions"])
