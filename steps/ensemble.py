@@ -44,14 +44,14 @@ def candidates(ranked: list, top=(), pairs: int = 0, task: str = "classification
 
     Returns:
         Name -> unfitted estimator; blends are named by their members' ranks
-        (``blend_1+2+3``, ``blend_1+4``).
+        (``blend_1_2_3``, ``blend_1_4``: valid MLflow metric names).
     """
     groups = [tuple(range(int(n))) for n in sorted(set(top or ()))]
     groups += [(0, k - 1) for k in range(2, int(pairs or 0) + 1)]
     out = {SINGLE: clone(ranked[0])}
     for members in dict.fromkeys(groups):
         if len(members) >= 2 and max(members) < len(ranked):
-            name = "blend_" + "+".join(str(r + 1) for r in members)
+            name = "blend_" + "_".join(str(r + 1) for r in members)
             out[name] = soft_vote([ranked[r] for r in members], task)
     return out
 

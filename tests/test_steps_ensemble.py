@@ -33,10 +33,10 @@ def _ranked():
 def test_candidates_skip_sizes_that_do_not_blend():
     ranked = [*_ranked(), LogisticRegression(C=0.1)]
     options = ensemble.candidates(ranked, [1, 2, 2, 5], 3, "classification")
-    assert list(options) == ["single", "blend_1+2", "blend_1+3"]
+    assert list(options) == ["single", "blend_1_2", "blend_1_3"]
     assert isinstance(options["single"], LogisticRegression)
-    assert options["blend_1+3"].estimators[1][1].C == 0.1
-    blend = options["blend_1+2"]
+    assert options["blend_1_3"].estimators[1][1].C == 0.1
+    blend = options["blend_1_2"]
     assert isinstance(blend, VotingClassifier) and blend.voting == "soft"
     assert [n for n, _ in blend.estimators] == ["logisticregression_0", "decisiontreeclassifier_1"]
     assert isinstance(ensemble.soft_vote([LinearRegression()] * 2, "regression"), VotingRegressor)
@@ -45,7 +45,7 @@ def test_candidates_skip_sizes_that_do_not_blend():
 def test_choose_keeps_the_best_cv_candidate(churn):
     cfg, X, y = churn
     est, name, scores = ensemble.choose(cfg, X, y, _ranked(), {"top": [2]})
-    assert set(scores) == {"single", "blend_1+2"}
+    assert set(scores) == {"single", "blend_1_2"}
     assert name == max(scores, key=scores.get) and 0.5 < scores[name] <= 1.0
     assert type(est) is type(ensemble.candidates(_ranked(), [2])[name])
     single, name, scores = ensemble.choose(cfg, X, y, _ranked(), {})
