@@ -36,11 +36,16 @@ LIMITS = """\
   record than mlflow serve: field-level validation, an answer object with probability,
   threshold and prediction id, and the prediction log. `PREDICTION_LOG=0` shows how
   much of the gap is the log.
-- **Cached reruns.** A rerun that reuses every step still pays a fixed ~11 s (see the
-  training table): `mlflow run` starting and closing the main run, the main process
-  importing MLflow, and one Hydra compose per step to compute its cache key. That is
-  4-5 % of a full-profile run but about 10 % of a quick-profile run, which is itself only
-  ~110 s; the quick profile exists for tests, the target is met on the default profile.
+- **Cached reruns.** A rerun that reuses every step still pays a fixed few seconds (see the
+  training table): the `mlflow` CLI starting and closing the main run (most of it), the
+  main process importing MLflow, and one Hydra compose and run search per step to compute
+  its cache key. The target is set for the default profile; a quick-profile run is so short that
+  the same fixed cost is about a tenth of it.
+- **Churn quality.** The held-out test split has 1500 rows (about 300 churners), so
+  differences of a few thousandths in AUC between models are within its sampling noise.
+  Every choice (v4's grid, v1's blends) is made by cross-validation on the training
+  split; see `docs/pipeline.md` for the candidates and their CV scores as the pipeline
+  logs them (`automl_cv_*`).
 - **mlflow serve.** Its `/invocations` runs the same logged pipeline on a pandas DataFrame
   with schema enforcement per request and answers the label only (no probability,
   threshold, prediction id, logging or validation errors per field).
@@ -95,9 +100,34 @@ def targets(cmp: dict | None, train: list[dict]) -> list[list]:
     if big:
         rows.append(["1000-record batch p50 ≤ 20 ms (concurrency 1, log on)",
                      f"{big['p50_ms']} ms", big["p50_ms"] <= 20])
-    for r in train:
-        rows.append([f"cached rerun ≤ 10 % of first ({r['dataset']}, {r['profile']})",
-                     f"{100 * r['cached_fraction']:.1f} %", r["cached_fraction"] <= 0.10])
+    for r in train:  # the issue's training targets; the quick cached ratio is only shown below
+        if r["profile"] == "full":
+            rows.append([f"cached rerun ≤ 10 % of first ({r['dataset']}, default profile)",
+                         f"{100 * r['cached_fraction']:.1f} %", r["cached_fraction"] <= 0.10])
+        if r["dataset"] == "churn":
+            limit = 120 if r["profile"] == "quick" else 600
+            rows.append([f"churn pipeline, {r['profile']} profile ≤ {limit} s",
+                         f"{r['first_run_seconds']} s", r["first_run_seconds"] <= limit])
+        if r["profile"] == "full":
+            rows += _quality_rows(r)
+    return rows
+
+
+QUALITY = {"test_roc_auc": (">=", 0.87), "test_f1": (">=", 0.63),
+           "test_rmse_over_noise_floor": ("<=", 1.05), "test_r2": (">", 0.6)}
+
+
+def _quality_rows(run: dict) -> list[list]:
+    """The champion's held-out test figures against the issue's quality targets."""
+    champion = next((q for q in run.get("quality", []) if "champion" in q["aliases"]), None)
+    rows = []
+    for key, (op, bound) in QUALITY.items():
+        if champion is None or champion.get(key) is None:
+            continue
+        value = champion[key]
+        ok = value >= bound if op == ">=" else value <= bound if op == "<=" else value > bound
+        rows.append([f"{run['dataset']} champion {key} {op} {bound} (held-out test)",
+                     f"{value} ({champion['version_name']})", ok])
     return rows
 
 
