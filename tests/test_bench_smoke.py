@@ -84,18 +84,28 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
 
 
 def _fake_train() -> dict:
-    return {"dataset": "ratings", "profile": "quick", "first_run_seconds": 100.0,
+    return {"dataset": "ratings", "profile": "full", "first_run_seconds": 100.0,
             "cached_rerun_seconds": 5.0, "cached_fraction": 0.05, "noise_floor_rmse": 0.51,
             "steps": [{"step": "preprocess", "version": "", "seconds": 3.0},
                       {"step": "train", "version": "v2_random_forest", "seconds": 20.0}],
             "quality": [{"version": 1, "version_name": "v2_random_forest", "aliases": ["champion"],
-                         "test_rmse": 0.56, "test_r2": 0.73}]}
+                         "test_rmse": 0.56, "test_r2": 0.73,
+                         "test_rmse_over_noise_floor": 1.0981}]}
 
 
 def test_report_renders_the_targets_from_results(tmp_path):
+    quick = {**_fake_train(), "dataset": "churn", "profile": "quick", "first_run_seconds": 130.0,
+             "cached_fraction": 0.2, "quality": []}
     (tmp_path / "train_full.json").write_text(json.dumps([_fake_train()]))
+    (tmp_path / "train_quick.json").write_text(json.dumps([quick]))
     page = report.render(tmp_path, tmp_path / "docs")
-    assert "cached rerun ≤ 10 % of first (ratings, quick) | 5.0 % | yes" in page
+    assert "cached rerun ≤ 10 % of first (ratings, default profile) | 5.0 % | yes" in page
+    assert "| churn pipeline, quick profile ≤ 120 s | 130.0 s | **no** |" in page
+    assert ("| ratings champion test_rmse_over_noise_floor <= 1.05 (held-out test) | "
+            "1.0981 (v2_random_forest) | **no** |") in page
+    assert ("| ratings champion test_r2 > 0.6 (held-out test) | 0.73 (v2_random_forest) | yes |"
+            in page)
+    assert "cached rerun ≤ 10 % of first (churn" not in page  # a quick-profile ratio is no target
     assert "noise floor RMSE 0.5100" in page
 
 
