@@ -31,11 +31,11 @@ def feedback():
     ids = [p.prediction_id for p in parsed]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "the same prediction_id appears more than once")
-    found, done = logqueries.find_predictions(st.engine, ids)
+    found, labelled = logqueries.find_predictions(st.engine, ids)
     missing = [i for i in ids if i not in found]
     if missing:
         raise ApiError(404, "unknown prediction_id", [{"prediction_id": i} for i in missing[:20]])
-    done = [i for i in ids if i in done]
+    done = [i for i in ids if i in labelled]
     if done:
         raise ApiError(409, "feedback already recorded", [{"prediction_id": i} for i in done[:20]])
     now = time.time()

@@ -11,6 +11,12 @@ from app.predictlog import labels, prediction_groups, split_id
 OUTPUTS = ("prediction", "probability", "lower", "upper")
 
 
+def score_at(arm: str, model_name: str, model_version: str, outputs: dict, k: int) -> dict:
+    """The score of one record (offset ``k`` in a group's output columns), as a label has it."""
+    return {"arm": arm, "model_name": model_name, "model_version": model_version,
+            **{key: outputs[key][k] if key in outputs else None for key in OUTPUTS}}
+
+
 def _positions(group) -> dict[int, int]:
     """Record position in the request -> offset in the group's columns."""
     if group.positions is None:
@@ -53,9 +59,7 @@ def find_predictions(engine: Engine, ids: list[str]) -> tuple[dict[str, list[dic
             if k is None or (group.arm == "shadow" and pid not in found):
                 continue
             found.setdefault(pid, []).append(
-                {"arm": group.arm, "model_name": group.model_name,
-                 "model_version": group.model_version,
-                 **{key: outputs[key][k] if key in outputs else None for key in OUTPUTS}})
+                score_at(group.arm, group.model_name, group.model_version, outputs, k))
     return found, done
 
 

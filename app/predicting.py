@@ -1,8 +1,8 @@
 """Choosing the version and arm per record, predicting in groups, and logging every answer.
 
 Everything works on columns (``app.batchcheck.Batch``): one vectorised model call per
-version and arm, answers and prediction-log rows built from whole columns, and the rows
-written in one statement.
+version and arm, answers built from whole columns, and one prediction-log row per version
+and arm, all written in one transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 from app import predictlog, telemetry
 from app.batchcheck import Batch
 from app.errors import ApiError
-from app.logqueries import OUTPUTS
+from app.logqueries import score_at
 from app.models import LoadError, Served
 from app.state import State
 
@@ -145,8 +145,9 @@ def predict(st: State, batch: Batch) -> list[dict]:
     for served, arm, idx in groups:
         positions = None if idx is None else idx.tolist()
         features = arrays if idx is None else {k: v[idx] for k, v in arrays.items()}
+        group_ids = _take(ids, positions)
         out = _score(st, served, arm, features)
-        group = _answers(st, served, arm, _take(ids, positions), out)
+        group = _answers(st, served, arm, group_ids, out)
         if positions is None:
             answers = group
         else:
@@ -160,8 +161,7 @@ def predict(st: State, batch: Batch) -> list[dict]:
         for s, a, o in scored:
             logged.append(group_row(st, s, a, request_id, positions, inputs, o, group_routing))
             if truths is not None:
-                label_rows += _labels(st, s, a, _take(ids, positions), o,
-                                      _take(truths, positions))
+                label_rows += _labels(st, s, a, group_ids, o, _take(truths, positions))
     if truths is not None:
         _count_feedback(answers, truths)
     if st.settings.PREDICTION_LOG:
@@ -175,10 +175,9 @@ def _labels(st: State, served: Served, arm: str, ids: list[str], out: dict,
     now, rows = time.time(), []
     for k, truth in enumerate(truths):
         if truth is not None:
-            rows.append({"prediction_id": ids[k], "arm": arm, "model_name": st.store.name,
-                         "model_version": served.version, "true_value": truth,
-                         **{c: out[c][k] if c in out else None for c in OUTPUTS},
-                         "created_at": now, "source": "inline"})
+            rows.append({"prediction_id": ids[k], "true_value": truth, "created_at": now,
+                         "source": "inline",
+                         **score_at(arm, st.store.name, served.version, out, k)})
     return rows
 
 

@@ -31,7 +31,7 @@ metadata = MetaData()
 
 # One row per scored group of a request: the records a version scored for one arm, with
 # their inputs and outputs as columns of JSON. A record's prediction id is its request id
-# followed by its position in the request (``app.predicting.prediction_ids``).
+# followed by its position in the request (``prediction_ids``).
 prediction_groups = Table(
     "prediction_groups", metadata,
     Column("request_id", String(28), primary_key=True),

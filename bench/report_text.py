@@ -24,9 +24,9 @@ LIMITS = """\
   (`bench/batch_phases.py`) shows where one 1000-record request goes. A clean batch is
   validated column-wise (pydantic only judges a batch the column check cannot accept, so
   the 422 details stay pydantic's), scored once per version and arm, and logged as one
-  row per version and arm whose inputs and outputs are JSON columns (a per-record row
-  cost about 10 ms of B-tree inserts and per-record JSON for 1000 records; a prediction
-  id is the request id plus the record's position, so feedback still finds each record).
+  row per version and arm whose inputs and outputs are JSON columns instead of a row per
+  record (a prediction id is the request id plus the record's position, so feedback still
+  finds each record).
   SQLite's WAL is copied back by a background thread, not inside a request's commit, and
   the compiled forest splits 256 rows or more across `PREDICT_THREADS` cores. What
   remains is real work: the forest's 2 M node visits (200 trees x depth 10 x 1000 rows),

@@ -15,10 +15,9 @@ import pandas as pd
 from omegaconf import DictConfig
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
-from sklearn.model_selection import cross_val_score
 
 from steps.build import make_pipeline, set_n_jobs
-from steps.search import SCORING, cv_splitter
+from steps.search import cv_score, cv_splitter
 
 log = logging.getLogger(__name__)
 SINGLE = "single"
@@ -79,11 +78,9 @@ def choose(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, ranked: list, blend: 
     for name, estimator in options.items():
         # Folds run in parallel, so each candidate's own estimators stay single-threaded.
         pipeline = make_pipeline(cfg, set_n_jobs(clone(estimator), 1), task)
-        score = cross_val_score(
-            pipeline, X, y, scoring=SCORING[task], cv=cv, n_jobs=cfg.n_jobs
-        ).mean()
-        scores[name] = abs(float(score)) if task == "regression" else float(score)
-        log.info("%s: %s cv %s %.4f", cfg.version_name, name, SCORING[task], score)
+        scores[name] = cv_score(pipeline, X, y, task, cv, n_jobs=cfg.n_jobs)
+        metric = cfg.dataset.primary_metric[task]
+        log.info("%s: %s cv %s %.4f", cfg.version_name, name, metric, scores[name])
     pick = (min if task == "regression" else max)(scores, key=scores.get)
     log.info("%s: keeping %s", cfg.version_name, pick)
     return options[pick], pick, scores

@@ -29,6 +29,13 @@ def cv_splitter(task: str, folds: int, seed: int):
     return cls(n_splits=folds, shuffle=True, random_state=seed)
 
 
+def cv_score(pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, n_jobs=None) -> float:
+    """Mean CV score of ``pipeline`` in the metric's own units (ROC AUC, or RMSE >= 0)."""
+    score = float(np.mean(cross_val_score(pipeline, X, y, scoring=SCORING[task], cv=cv,
+                                          n_jobs=n_jobs)))
+    return -score if task == "regression" else score
+
+
 def run_search(cfg: DictConfig, pipeline, X: pd.DataFrame, y: pd.Series, task: str, label: str):
     """Search the model's space; return (best unfitted pipeline, best params, results table)."""
     search = to_container(cfg.model, "search")

@@ -16,12 +16,11 @@ import itertools
 import logging
 
 import pandas as pd
-from sklearn.model_selection import cross_val_score
 
 from steps import data as D
 from steps.build import make_estimator, make_pipeline
 from steps.config import compose
-from steps.search import SCORING, cv_splitter
+from steps.search import cv_score, cv_splitter
 
 log = logging.getLogger("steps.tune_encoders")
 
@@ -60,9 +59,9 @@ def encoder_grid(overrides: list[str], grid: dict[str, list[str]], folds: int = 
         point = dict(zip(grid, values, strict=True))
         cfg = compose([*overrides, *(f"{k}={v}" for k, v in point.items())])
         pipeline = make_pipeline(cfg, make_estimator(cfg, ds.task), ds.task)
-        score = cross_val_score(pipeline, X, y, scoring=SCORING[ds.task], cv=cv).mean()
-        rows.append({**point, f"cv_{metric}": abs(float(score))})
-        log.info("point %d/%d %s: cv %s %.5f", i, len(points), point, metric, abs(score))
+        score = cv_score(pipeline, X, y, ds.task, cv)
+        rows.append({**point, f"cv_{metric}": score})
+        log.info("point %d/%d %s: cv %s %.5f", i, len(points), point, metric, score)
     return pd.DataFrame(rows).sort_values(f"cv_{metric}", ascending=metric == "rmse")
 
 
