@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 train: setup
-	$(BIN)/python -m steps.tracking ensure-experiment $(DATASET)
+	$(BIN)/python -m caretflow.tracking ensure-experiment $(DATASET)
 	$(BIN)/mlflow run . -e main --env-manager local --experiment-name caretflow-$(DATASET) \
 		-P dataset=$(DATASET) -P overrides="$(OVERRIDES)"
 

@@ -12,7 +12,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from steps.config import ROOT
+from caretflow.paths import ROOT
 
 log = logging.getLogger("app.devkeys")
 KEY_DIR = ROOT / ".caretflow"

@@ -20,8 +20,8 @@ from app.predictlog import analyze, checkpoint, make_engine
 from app.schemas import build_models
 from app.settings import load_settings
 from app.state import State
-from steps.config import compose, to_container
-from steps.tracking import tracking_uri
+from caretflow.config import compose, to_container
+from caretflow.tracking import tracking_uri
 
 CHECKPOINT_SECONDS = 1.0  # SQLite prediction log: WAL copied back off the request path
 ANALYZE_SECONDS = 600.0  # ... and its planner statistics refreshed

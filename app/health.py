@@ -14,8 +14,8 @@ from app.errors import ApiError
 from app.live_metrics import TASK_METRICS, compute
 from app.models import LoadError
 from app.state import json_response, state
-from steps.drift import psi
-from steps.metrics import passes_gate
+from caretflow.drift import psi
+from caretflow.metrics import passes_gate
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

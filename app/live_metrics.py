@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app import logqueries, predictlog, telemetry
-from steps.metrics import interval_metrics, label_metrics, regression_metrics
+from caretflow.metrics import interval_metrics, label_metrics, regression_metrics
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = 60.0

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from app import telemetry
 from app.fastpath import accelerate, probe_columns
-from steps.registry import load_model
+from caretflow.registry import load_model
 
 log = logging.getLogger(__name__)
 CACHE_SIZE = 8

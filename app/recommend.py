@@ -1,8 +1,9 @@
 """``POST /recommend``: top-k catalogue items for one user, with predicted ratings and intervals.
 
-The ranking is ``steps.recommend.recommend`` over the item catalogue stored with the serving
-model (nothing is refitted or looked up elsewhere). Every recommended item is written to the
-prediction log like a ``/predict`` answer, so its ``prediction_id`` can receive feedback.
+The ranking is ``caretflow.inference.ranking.recommend`` over the item catalogue stored with
+the serving model (nothing is refitted or looked up elsewhere). Every recommended item is
+written to the prediction log like a ``/predict`` answer, so its ``prediction_id`` can receive
+feedback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from app.errors import ApiError, too_many
 from app.models import Served
 from app.schemas import NAME, validate
 from app.state import State, json_body, json_response, state
-from steps.recommend import recommend as rank
+from caretflow.inference.ranking import recommend as rank
 
 bp = Blueprint("recommend", __name__)
 MAX_K = 1000

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from steps.config import ROOT
+from caretflow.paths import ROOT
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -38,7 +38,7 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
     from app import predicting, predictlog
     from app.fastpath import accelerate
     from app.predict import _checker
-    from steps.registry import load_model
+    from caretflow.registry import load_model
 
     records = payloads.records(n, seed=n)
     body = orjson.dumps({"records": records})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from steps.launch import free_port, wait_until
+from caretflow.launch import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pandas as pd
 
-from steps.config import ROOT, compose, to_container
+from caretflow.config import ROOT, compose, to_container
 
 CHURN_CSV = ROOT / "data" / "Churn_Modelling.csv"
 

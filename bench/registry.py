@@ -48,7 +48,7 @@ def build(workdir: Path, versions: list[str], overrides: list[str] = ()) -> str:
     """
     import mlflow
 
-    from steps.config import compose
+    from caretflow.config import compose
     from steps.evaluate import evaluate
     from steps.train import train
 

@@ -41,7 +41,7 @@ def load_served(tracking_uri: str, alias: str = "champion"):
     import mlflow
 
     from app.fastpath import accelerate
-    from steps.registry import load_model
+    from caretflow.registry import load_model
 
     mlflow.set_tracking_uri(tracking_uri)
     model = load_model(f"models:/churn@{alias}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from steps.launch import mlflow_run_main
+from caretflow.launch import mlflow_run_main
 
 log = logging.getLogger("bench.train")
 RESULTS = Path(__file__).parent / "results"

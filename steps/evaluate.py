@@ -11,14 +11,14 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from steps import data as D
-from steps import metrics as M
-from steps import plots, registry, runtime, tracking
-from steps.cache import evaluate_key, preprocess_key
-from steps.config import normalise_argv, to_container
+from caretflow import metrics as M
+from caretflow import plots, registry, runtime, tracking
+from caretflow.cache import evaluate_key, preprocess_key
+from caretflow.config import normalise_argv, to_container
+from caretflow.data import tables as D
+from caretflow.inference.ranking import ranking_metrics
+from caretflow.modelling.selection import Candidate, apply_gate, choose
 from steps.preprocess import load_split
-from steps.recommend import ranking_metrics
-from steps.selection import Candidate, apply_gate, choose
 
 log = logging.getLogger(__name__)
 

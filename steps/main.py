@@ -15,9 +15,9 @@ import time
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from steps import runtime, tracking
-from steps.cache import evaluate_key, preprocess_key, train_key
-from steps.config import ROOT, compose, split_overrides
+from caretflow import runtime, tracking
+from caretflow.cache import evaluate_key, preprocess_key, train_key
+from caretflow.config import ROOT, compose, split_overrides
 
 log = logging.getLogger("caretflow.main")
 ALL_VERSIONS = ("v1_auto_select", "v2_random_forest", "v3_rf_tuned", "v4_xgboost")

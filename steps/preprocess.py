@@ -10,11 +10,11 @@ import hydra
 import mlflow
 from omegaconf import DictConfig
 
-from steps import data as D
-from steps import runtime, tracking
-from steps.cache import fingerprint, preprocess_key
-from steps.config import normalise_argv, resolve_path
-from steps.ratings_generator import noise_floor_rmse
+from caretflow import runtime, tracking
+from caretflow.cache import fingerprint, preprocess_key
+from caretflow.config import normalise_argv, resolve_path
+from caretflow.data import tables as D
+from caretflow.data.ratings_generator import noise_floor_rmse
 
 log = logging.getLogger(__name__)
 SPLIT_DIR = "split"

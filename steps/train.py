@@ -10,11 +10,11 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.inspection import permutation_importance
 
-from steps import data as D
-from steps import plots, registry, runtime, tracking
-from steps.build import FitResult, fit_version
-from steps.cache import preprocess_key, train_key
-from steps.config import normalise_argv
+from caretflow import plots, registry, runtime, tracking
+from caretflow.cache import preprocess_key, train_key
+from caretflow.config import normalise_argv
+from caretflow.data import tables as D
+from caretflow.modelling.build import FitResult, fit_version
 from steps.preprocess import load_split, preprocess
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def train(cfg: DictConfig) -> dict:
         )
         estimator = None
         if cfg.model.name == "auto":
-            from steps.automl import select_estimator
+            from caretflow.modelling.automl import select_estimator
 
             estimator, board, choice, scores = select_estimator(cfg, X, y)
             mlflow.log_text(board.to_csv(), "automl/leaderboard.csv")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from steps.launch import free_port
-from steps.launch import wait_until as wait_for  # noqa: F401 - re-exported for the tests
+from caretflow.launch import free_port
+from caretflow.launch import wait_until as wait_for  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT, ADMIN = "client-key-for-tests", "admin-key-for-tests"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.config import ROOT, compose
+from caretflow.config import ROOT, compose
 
 # Steps started by `mlflow run` call `python`: make it this interpreter.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

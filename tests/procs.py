@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from steps.launch import BIN, env_with, free_port, mlflow_run_main
+from caretflow.launch import BIN, env_with, free_port, mlflow_run_main
 
 __all__ = ["BIN", "MlflowServer", "env_with", "free_port", "mlflow_run_main"]
 

@@ -31,7 +31,7 @@ BAD = {
 
 @pytest.fixture(scope="module")
 def setup():
-    from steps.config import compose
+    from caretflow.config import compose
 
     dataset = OmegaConf.to_container(compose(["profile=quick"]).dataset, resolve=True)
     return BatchChecker(dataset["schema"], dataset), build_models(dataset["schema"], dataset, 5000)

@@ -53,7 +53,7 @@ def test_fast_path_matches_the_logged_pipeline(shared_app):
     import numpy as np
 
     from app.fastpath import probe_columns
-    from steps.registry import load_model
+    from caretflow.registry import load_model
 
     st = shared_app.extensions["caretflow"]
     for served in (st.store.default, st.store.challenger):

@@ -1,4 +1,4 @@
-from steps.config import compose, flatten, split_overrides
+from caretflow.config import compose, flatten, split_overrides
 
 
 def test_split_overrides_splits_one_quoted_token():

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps import data as D
-from steps.config import compose
-from steps.ratings_generator import generate_ratings, noise_floor_rmse
+from caretflow.config import compose
+from caretflow.data import tables as D
+from caretflow.data.ratings_generator import generate_ratings, noise_floor_rmse
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from steps import data as D
-from steps import ensemble
-from steps.build import make_pipeline, set_n_jobs
-from steps.config import compose
-from steps.registry import trusted_types
-from steps.tune_encoders import encoder_grid, parse_grid
+from caretflow.config import compose
+from caretflow.data import tables as D
+from caretflow.modelling import ensemble
+from caretflow.modelling.build import make_pipeline, set_n_jobs
+from caretflow.modelling.tune_encoders import encoder_grid, parse_grid
+from caretflow.registry import trusted_types
 
 
 @pytest.fixture(scope="module")

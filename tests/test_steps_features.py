@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from steps.encoders import BaselineBiases, TargetStatsEncoder
-from steps.features import TabularFeatures
+from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
+from caretflow.features.tabular import TabularFeatures
 
 
 def _frame(n=50, seed=0):
@@ -120,8 +120,8 @@ def test_taste_has_its_own_shrinkage():
 
 
 def test_encoder_settings_come_from_the_data_set_config():
-    from steps.build import id_encoders
-    from steps.config import compose
+    from caretflow.config import compose
+    from caretflow.modelling.build import id_encoders
 
     cfg = compose(["dataset=ratings"])
     steps, names = id_encoders(cfg)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from steps import metrics as M
-from steps.selection import Candidate, apply_gate, choose
+from caretflow import metrics as M
+from caretflow.modelling.selection import Candidate, apply_gate, choose
 
 
 def test_classification_metrics_confusion_counts():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from steps.config import ROOT
+from caretflow.config import ROOT
 from tests.conftest import build_registry
 from tests.procs import BIN, MlflowServer, env_with, mlflow_run_main
 

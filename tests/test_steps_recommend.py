@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.config import compose
-from steps.movielens import GENRE_COLUMNS, load_movielens
-from steps.recommend import ranking_metrics
+from caretflow.config import compose
+from caretflow.data.movielens import GENRE_COLUMNS, load_movielens
+from caretflow.inference.ranking import ranking_metrics
 
 
 def test_ranking_metrics_perfect_and_reversed():
@@ -57,13 +57,13 @@ def test_movielens_adapter_reads_the_standard_files(tmp_path):
     } <= set(df.columns)
     assert "zip" not in df.columns and "title" not in df.columns
     ds = compose(["dataset=movielens", f"dataset.source.path={folder}"]).dataset
-    from steps.data import validate
+    from caretflow.data.tables import validate
 
     validate(df, ds, "regression")
 
 
 def test_movielens_missing_files_are_named(tmp_path):
-    from steps.data import DataValidationError
+    from caretflow.data.tables import DataValidationError
 
     with pytest.raises(DataValidationError, match="u.data"):
         load_movielens(tmp_path)
@@ -72,8 +72,8 @@ def test_movielens_missing_files_are_named(tmp_path):
 def test_recommend_from_a_trained_ratings_model(tracking_store):
     from mlflow.tracking import MlflowClient
 
-    from steps.recommend import recommend
-    from steps.registry import load_model
+    from caretflow.inference.ranking import recommend
+    from caretflow.registry import load_model
     from tests.conftest import build_registry
 
     build_registry("ratings", ["v2_random_forest"])

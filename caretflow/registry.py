@@ -12,13 +12,13 @@ import yaml
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from steps.config import ROOT
+from caretflow.paths import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 
 # Only these modules may appear in a model file; anything else refuses to load.
 TRUSTED_PREFIXES = (
-    "steps.",
+    "caretflow.",
     "sklearn.",
     "imblearn.",
     "xgboost.",
@@ -38,8 +38,6 @@ RUNTIME_PACKAGES = (
     "numpy",
     "pandas",
     "scipy",
-    "omegaconf",
-    "hydra-core",
 )
 
 
@@ -76,7 +74,7 @@ def log_and_register(model, X_example, registered_name: str, alias: str, tags: d
         input_example=example,
         registered_model_name=registered_name,
         pip_requirements=model_requirements(),
-        code_paths=[str(ROOT / "steps")],
+        code_paths=[str(PACKAGE_DIR)],
     )
     version = str(info.registered_model_version)
     client = MlflowClient()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from steps.config import ROOT, resolve_path, stable_hash, to_container
+from caretflow.config import ROOT, resolve_path, stable_hash, to_container
 
 CODE_PATHS = ("steps", "conf", "MLproject")
 # Config keys that can change what a step produces (anything else is runtime detail).

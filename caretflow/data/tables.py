@@ -9,9 +9,9 @@ import pandas as pd
 from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
 
-from steps.cache import sha256_of
-from steps.config import resolve_path, to_container
-from steps.ratings_generator import generate_ratings
+from caretflow.cache import sha256_of
+from caretflow.config import resolve_path, to_container
+from caretflow.data.ratings_generator import generate_ratings
 
 ORACLE_COLUMNS = ["expected_rating"]
 
@@ -26,7 +26,7 @@ def load_raw(ds: DictConfig) -> pd.DataFrame:
     if source.kind == "generator":
         return generate_ratings(**to_container(source, "generator"))
     if source.kind == "movielens":
-        from steps.movielens import load_movielens
+        from caretflow.data.movielens import load_movielens
 
         return load_movielens(resolve_path(source.path))
     if source.kind != "csv":

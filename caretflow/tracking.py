@@ -15,8 +15,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from steps.cache import code_version
-from steps.config import ROOT, flatten, to_container
+from caretflow.cache import code_version
+from caretflow.config import ROOT, flatten, to_container
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from steps.data import DataValidationError
+from caretflow.data.tables import DataValidationError
 
 FILES = ("u.data", "u.user", "u.item")
 GENRES = [

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from steps.config import ROOT
+from caretflow.config import ROOT
 
 BIN = Path(sys.executable).parent
 
@@ -27,7 +27,7 @@ def env_with(tracking_uri: str, **extra: str) -> dict:
 def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = "", **params):
     """Run ``mlflow run . -e main``; return (completed process, wall seconds)."""
     subprocess.run(
-        [str(BIN / "python"), "-m", "steps.tracking", "ensure-experiment", dataset],
+        [str(BIN / "python"), "-m", "caretflow.tracking", "ensure-experiment", dataset],
         cwd=ROOT,
         env=env_with(tracking_uri),
         check=True,

@@ -1,8 +1,9 @@
 """PyCaret ``compare_models`` as a model search: it picks the estimator, caretflow fits it.
 
 PyCaret's own experiment logging is not used (it breaks on MLflow 3); the winner (or a
-soft-voting blend of the top models, when that scores better by CV: ``steps.ensemble``)
-is cloned unfitted into caretflow's pipeline, calibrated and logged like every version.
+soft-voting blend of the top models, when that scores better by CV:
+``caretflow.modelling.ensemble``) is cloned unfitted into caretflow's pipeline, calibrated and
+logged like every version.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
 
-from steps import ensemble
-from steps.build import make_pipeline
+from caretflow.modelling import ensemble
+from caretflow.modelling.build import make_pipeline
 
 log = logging.getLogger(__name__)
 

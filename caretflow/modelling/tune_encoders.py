@@ -5,7 +5,7 @@ one model family's pipeline, by k-fold CV on the same training split preprocess 
 the test split is never read. Prints the table, best first; copy the winner into the
 data set config.
 
-    python -m steps.tune_encoders dataset=ratings model=logistic_regression \
+    python -m caretflow.modelling.tune_encoders dataset=ratings model=logistic_regression \
         --grid dataset.features.encoding.folds=5,20 dataset.features.baseline.reg=2,5
 """
 
@@ -17,12 +17,12 @@ import logging
 
 import pandas as pd
 
-from steps import data as D
-from steps.build import make_estimator, make_pipeline
-from steps.config import compose
-from steps.search import cv_score, cv_splitter
+from caretflow.config import compose
+from caretflow.data import tables as D
+from caretflow.modelling.build import make_estimator, make_pipeline
+from caretflow.modelling.search import cv_score, cv_splitter
 
-log = logging.getLogger("steps.tune_encoders")
+log = logging.getLogger("caretflow.modelling.tune_encoders")
 
 
 def parse_grid(tokens: list[str]) -> dict[str, list[str]]:

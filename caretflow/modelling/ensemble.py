@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 
-from steps.build import make_pipeline, set_n_jobs
-from steps.search import cv_score, cv_splitter
+from caretflow.modelling.build import make_pipeline, set_n_jobs
+from caretflow.modelling.search import cv_score, cv_splitter
 
 log = logging.getLogger(__name__)
 SINGLE = "single"

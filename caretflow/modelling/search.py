@@ -16,7 +16,7 @@ from sklearn.model_selection import (
     cross_val_score,
 )
 
-from steps.config import to_container
+from caretflow.config import to_container
 
 log = logging.getLogger(__name__)
 

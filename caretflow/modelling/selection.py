@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from steps.metrics import HIGHER_IS_BETTER, passes_gate
+from caretflow.metrics import HIGHER_IS_BETTER, passes_gate
 
 
 @dataclass

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
+from caretflow.paths import CONF_DIR, ROOT
 
 
 def split_overrides(tokens: Iterable[str]) -> list[str]:

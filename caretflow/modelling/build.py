@@ -14,14 +14,14 @@ from imblearn.pipeline import Pipeline
 from omegaconf import DictConfig
 from sklearn.base import clone
 
-from steps import metrics as M
-from steps.config import to_container
-from steps.drift import training_reference
-from steps.encoders import BaselineBiases, TargetStatsEncoder
-from steps.features import TabularFeatures
-from steps.model import CaretflowModel
-from steps.recommend import build_catalogue
-from steps.search import cv_splitter, run_search
+from caretflow import metrics as M
+from caretflow.config import to_container
+from caretflow.drift import training_reference
+from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
+from caretflow.features.tabular import TabularFeatures
+from caretflow.inference.model import CaretflowModel
+from caretflow.inference.ranking import build_catalogue
+from caretflow.modelling.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)
 
