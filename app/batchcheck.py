@@ -19,7 +19,7 @@ _NUMBER = {int, float}
 
 @dataclass(frozen=True)
 class Batch:
-    """Validated records as columns: what ``app.predicting`` scores and logs.
+    """Validated records as columns: what ``app.scoring`` scores and logs.
 
     Attributes:
         columns: feature (and routing key) name -> one value per record, as pydantic

@@ -11,12 +11,13 @@ from flask import Flask, g, request
 from flask_limiter import Limiter
 from mlflow.tracking import MlflowClient
 
-from app import auth, docs, feedback, health, predict, recommend, telemetry, versions
+from app import auth, telemetry
 from app.background import Periodic
 from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
-from app.models import ModelStore
-from app.predictlog import analyze, checkpoint, make_engine
+from app.model_store import ModelStore
+from app.prediction_log.db import analyze, checkpoint, make_engine
+from app.routes import docs, feedback, health, predict, recommend, versions
 from app.schemas import build_models
 from app.settings import load_settings
 from app.state import State

@@ -19,7 +19,8 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from app import logqueries, predictlog, telemetry
+from app import telemetry
+from app.prediction_log import db, queries
 from caretflow.metrics import interval_metrics, label_metrics, regression_metrics
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,9 @@ class LiveMetrics:
 
     def tick(self) -> None:
         """Queue metrics for versions with new feedback, then send what is queued."""
-        seq = logqueries.last_feedback_seq(self.engine)
+        seq = queries.last_feedback_seq(self.engine)
         if seq != self._seen_seq:
-            for version, count in logqueries.feedback_counts(self.engine, self.name).items():
+            for version, count in queries.feedback_counts(self.engine, self.name).items():
                 self._queue(version, count)
             self._seen_seq = seq
         self.send()
@@ -94,7 +95,7 @@ class LiveMetrics:
         return self._run_ids[version]
 
     def _queue(self, version: str, count: int) -> None:
-        p = predictlog.live_progress
+        p = db.live_progress
         key = and_(p.c.model_name == self.name, p.c.model_version == version)
         with self.engine.connect() as conn:
             done = conn.execute(select(p.c.feedback_count).where(key)).scalar()
@@ -103,7 +104,7 @@ class LiveMetrics:
         run_id = self._run_id(version)
         if run_id is None:
             return
-        values = compute(self.task, logqueries.labelled(self.engine, self.name, version))
+        values = compute(self.task, queries.labelled(self.engine, self.name, version))
         now = int(time.time() * 1000)
         rows = [{"run_id": run_id, "key": f"live_{k}", "value": float(v), "step": count,
                  "timestamp_ms": now, "sent": False} for k, v in sorted(values.items())]
@@ -116,13 +117,13 @@ class LiveMetrics:
                                   .values(feedback_count=count)).rowcount != 1:
                     return  # another worker queued this count
                 if rows:
-                    conn.execute(insert(predictlog.metric_outbox), rows)
+                    conn.execute(insert(db.metric_outbox), rows)
         except IntegrityError:
             return  # another worker inserted the progress row first
 
     def send(self) -> int:
         """Claim queued metrics, log them with ``log_batch`` per run; returns how many."""
-        box, token, now = predictlog.metric_outbox, uuid.uuid4().hex, time.time()
+        box, token, now = db.metric_outbox, uuid.uuid4().hex, time.time()
         free = or_(box.c.claim.is_(None), box.c.claimed_at < now - CLAIM_TIMEOUT)
         with self.engine.begin() as conn:
             ids = [r[0] for r in conn.execute(select(box.c.id).where(box.c.sent.is_(False), free)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import orjson
-from flask import Response, current_app, request
+from flask import current_app
 
 from app.auth import KeyRing
-from app.errors import ApiError
-from app.models import ModelStore
+from app.model_store import ModelStore
 from app.schemas import RequestModels
 from app.settings import Settings
 
@@ -43,19 +41,3 @@ class State:
 def state() -> State:
     """The current app's state."""
     return current_app.extensions["caretflow"]
-
-
-def json_body():
-    """The request's JSON body: 415 when it is not JSON, 400 when malformed, 413 when big."""
-    if not request.is_json:
-        raise ApiError(415, "send the body as application/json")
-    raw = request.get_data(cache=False)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "malformed JSON body") from None
-
-
-def json_response(obj, status: int = 200) -> Response:
-    """A fast JSON response."""
-    return Response(orjson.dumps(obj), status=status, mimetype="application/json")

@@ -35,9 +35,10 @@ def _app(tracking_uri: str, workdir: Path, prediction_log: bool):
 
 def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dict]:
     """p50 of every stage of one ``n``-record request (and of the whole request)."""
-    from app import predicting, predictlog
+    from app import scoring
     from app.fastpath import accelerate
-    from app.predict import _checker
+    from app.prediction_log import db
+    from app.routes.predict import _checker
     from caretflow.registry import load_model
 
     records = payloads.records(n, seed=n)
@@ -63,16 +64,16 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
             details = served.model.predict_details(arrays)
             values = {k: np.asarray(v).tolist() for k, v in details.items()}
             inputs = {k: batch.columns[k] for k in names}
-            timed("log row (columns as JSON)", lambda: predicting.group_row(
-                st, served, "default", predictlog.new_request_id(), None, inputs, values))
+            timed("log row (columns as JSON)", lambda: scoring.group_row(
+                st, served, "default", db.new_request_id(), None, inputs, values))
             for threads in sorted({1, st.store.threads}):
                 model = accelerate(plain, threads)
                 timed(f"model ({threads} thread{'s' * (threads > 1)})",
                       lambda m=model: m.predict_details(arrays))
-            row = predicting.group_row(st, served, "default", "", None, inputs, values)
-            timed("log write (one transaction)", lambda: predictlog.write(
-                st.engine, [{**row, "request_id": predictlog.new_request_id()}], []))
-            answers = predicting.predict(st, batch)
+            row = scoring.group_row(st, served, "default", "", None, inputs, values)
+            timed("log write (one transaction)", lambda: db.write(
+                st.engine, [{**row, "request_id": db.new_request_id()}], []))
+            answers = scoring.predict(st, batch)
             timed("answer JSON (orjson)", lambda: orjson.dumps({"predictions": answers}))
         client = app.test_client()
         headers = {"X-API-Key": servers.BENCH_KEY, "Content-Type": "application/json"}

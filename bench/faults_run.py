@@ -95,7 +95,7 @@ def _live_steps(client: MlflowClient, name: str, db: str) -> dict:
     """Per version: feedback count in the DB vs the last ``live_accuracy`` step on its run."""
     from sqlalchemy import create_engine
 
-    from app.logqueries import feedback_counts
+    from app.prediction_log.queries import feedback_counts
 
     engine = create_engine(db)
     try:

@@ -141,7 +141,7 @@ def stored(db_url: str, tag: str) -> dict[str, int]:
     import orjson
     from sqlalchemy import and_, create_engine, func, select
 
-    from app.predictlog import labels, prediction_groups
+    from app.prediction_log.db import labels, prediction_groups
 
     g = prediction_groups
     engine = create_engine(db_url)

@@ -12,6 +12,7 @@ import yaml
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from caretflow.inference.contract import registry_tags
 from caretflow.paths import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,11 @@ def model_requirements() -> list[str]:
 
 
 def log_and_register(model, X_example, registered_name: str, alias: str, tags: dict) -> str:
-    """Log ``model`` (skops) to the active run, register it, set alias and tags; return version."""
+    """Log ``model`` (skops) to the active run, register it, set alias and tags; return version.
+
+    The model's contract goes into the MLmodel file's ``metadata`` (key ``caretflow``) and its
+    task and schema digest into version tags, so both can be read without loading the model.
+    """
     example = X_example.head(5)
     signature = infer_signature(example, model.predict(example))
     info = mlflow.sklearn.log_model(
@@ -75,9 +80,12 @@ def log_and_register(model, X_example, registered_name: str, alias: str, tags: d
         registered_model_name=registered_name,
         pip_requirements=model_requirements(),
         code_paths=[str(PACKAGE_DIR)],
+        metadata={"caretflow": model.contract} if model.contract else None,
     )
     version = str(info.registered_model_version)
     client = MlflowClient()
+    if model.contract:
+        tags = {**registry_tags(model.contract), **tags}
     for key, value in tags.items():
         client.set_model_version_tag(registered_name, version, key, str(value))
     client.set_registered_model_alias(registered_name, alias, version)

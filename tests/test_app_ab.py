@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from app.predicting import bucket
+from app.scoring import bucket
 from tests.app_helpers import RECORD, client, headers, running_app, shared_app  # noqa: F401
 
 

@@ -41,7 +41,7 @@ def test_live_metrics_wait_in_the_outbox_while_mlflow_is_unreachable(fresh_app, 
     from sqlalchemy import func, select
 
     from app.live_metrics import LiveMetrics
-    from app.predictlog import metric_outbox
+    from app.prediction_log.db import metric_outbox
 
     st = fresh_app.extensions["caretflow"]
     for task in st.tasks:

@@ -8,8 +8,8 @@ import time
 import orjson
 import pytest
 
-from app import logqueries, predictlog
-from app.predictlog import new_request_id, prediction_ids, split_id
+from app.prediction_log import db, queries
+from app.prediction_log.db import new_request_id, prediction_ids, split_id
 
 
 def _group(request_id: str, n: int, **extra) -> dict:
@@ -35,16 +35,16 @@ def test_ids_are_unique_hex_grow_with_time_and_split_back():
 
 
 def test_feedback_finds_the_answered_score_and_its_shadow(tmp_path):
-    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     rid = new_request_id()
     champion = _group(rid, 2, arm="champion", positions="[0, 2]")
     challenger = _group(rid, 1, arm="challenger", model_version="4", positions="[1]",
                         outputs='{"prediction": [0], "probability": [0.25]}')
     shadow = _group(rid, 2, arm="shadow", model_version="4", positions="[0, 2]",
                     outputs='{"prediction": [0, 0], "probability": [0.1, 0.2]}')
-    predictlog.write(engine, [champion, challenger, shadow], [])
+    db.write(engine, [champion, challenger, shadow], [])
     ids = prediction_ids(rid, range(4))
-    found, done = logqueries.find_predictions(engine, [*ids, "not-an-id", "0" * 32])
+    found, done = queries.find_predictions(engine, [*ids, "not-an-id", "0" * 32])
     assert set(found) == set(ids[:3]) and done == set()  # position 3 was never scored
     assert [(s["arm"], s["model_version"], s["probability"]) for s in found[ids[2]]] == [
         ("champion", "3", 0.5), ("shadow", "4", 0.2)]
@@ -52,33 +52,33 @@ def test_feedback_finds_the_answered_score_and_its_shadow(tmp_path):
         ("challenger", 0, None)]
     rows = [{"prediction_id": ids[2], **s, "true_value": 1.0, "created_at": time.time(),
              "source": "api"} for s in found[ids[2]]]
-    assert predictlog.add_labels(engine, rows)
-    assert not predictlog.add_labels(engine, rows[:1])  # a duplicate changes nothing
-    assert logqueries.find_predictions(engine, [ids[2]])[1] == {ids[2]}
-    assert logqueries.feedback_counts(engine, "churn") == {"3": 1, "4": 1}
-    assert logqueries.last_feedback_seq(engine) == 2
-    assert logqueries.prediction_counts(engine, "churn", 0) == {"3": 2, "4": 3}
+    assert db.add_labels(engine, rows)
+    assert not db.add_labels(engine, rows[:1])  # a duplicate changes nothing
+    assert queries.find_predictions(engine, [ids[2]])[1] == {ids[2]}
+    assert queries.feedback_counts(engine, "churn") == {"3": 1, "4": 1}
+    assert queries.last_feedback_seq(engine) == 2
+    assert queries.prediction_counts(engine, "churn", 0) == {"3": 2, "4": 3}
 
 
 def test_recent_inputs_read_whole_groups_newest_first(tmp_path):
-    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     for start in (0, 100, 200):
-        predictlog.write(engine, [_group(new_request_id(), 3, created_at=time.time() + start,
+        db.write(engine, [_group(new_request_id(), 3, created_at=time.time() + start,
                                          inputs=f'{{"Age": [{start}, {start + 1}, null]}}')],
                          [])
-    assert logqueries.recent_inputs(engine, "churn", "3", 0, limit=4) == {
+    assert queries.recent_inputs(engine, "churn", "3", 0, limit=4) == {
         "Age": [200, 201, None, 100, 101, None]}
-    assert logqueries.recent_inputs(engine, "churn", "9", 0) == {}
+    assert queries.recent_inputs(engine, "churn", "9", 0) == {}
 
 
 @pytest.mark.parametrize("autocheckpoint", [True, False])
 def test_wal_is_copied_back_by_commit_or_by_the_checkpoint_call(tmp_path, autocheckpoint):
-    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}",
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}",
                                     autocheckpoint=autocheckpoint)
     big = orjson.dumps({"Age": list(range(30_000))}).decode()  # ~200 kB: ~50 pages a write
     for _ in range(40):  # past SQLite's 1000-page autocheckpoint
-        predictlog.write(engine, [_group(new_request_id(), 1, inputs=big)], [])
-    frames, copied = predictlog.checkpoint(engine)
+        db.write(engine, [_group(new_request_id(), 1, inputs=big)], [])
+    frames, copied = db.checkpoint(engine)
     assert copied == frames
     if autocheckpoint:  # SQLite copied the WAL back each time it passed 1000 pages
         assert frames < 1200
@@ -87,15 +87,15 @@ def test_wal_is_copied_back_by_commit_or_by_the_checkpoint_call(tmp_path, autoch
 
 
 def test_labelled_reads_labels_through_their_index_once_analyzed(tmp_path):
-    engine = predictlog.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     now = time.time()
     rows = [{"prediction_id": f"{i:032x}", "arm": "default", "model_name": "churn",
              "model_version": str(1 + i % 2), "true_value": 1.0, "prediction": 1.0,
              "probability": 0.5, "lower": None, "upper": None,
              "created_at": now - i, "source": "api"} for i in range(2000)]
-    predictlog.write(engine, [], rows)
-    predictlog.analyze(engine)
-    labelled = logqueries.labelled(engine, "churn", "1", since=now - 99.5)
+    db.write(engine, [], rows)
+    db.analyze(engine)
+    labelled = queries.labelled(engine, "churn", "1", since=now - 99.5)
     assert len(labelled) == 50 and {r.model_version for r in labelled} == {"1"}
     conn = sqlite3.connect(tmp_path / "p.db")
     plan = conn.execute("EXPLAIN QUERY PLAN SELECT true_value FROM labels WHERE model_name=? "

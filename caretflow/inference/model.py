@@ -20,6 +20,7 @@ class CaretflowModel(BaseEstimator):
         reference: training reference per input feature for drift checks.
         version_name: the version config this model was built from.
         catalogue: users, items and priors for top-k recommendation (recommender data).
+        contract: what the model expects and answers (``caretflow.inference.contract``).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class CaretflowModel(BaseEstimator):
         reference=None,
         version_name=None,
         catalogue=None,
+        contract=None,
     ):
         self.pipeline = pipeline
         self.task = task
@@ -45,6 +47,7 @@ class CaretflowModel(BaseEstimator):
         self.reference = reference
         self.version_name = version_name
         self.catalogue = catalogue
+        self.contract = contract
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (classification)."""

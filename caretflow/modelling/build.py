@@ -19,11 +19,14 @@ from caretflow.config import to_container
 from caretflow.drift import training_reference
 from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
 from caretflow.features.tabular import TabularFeatures
+from caretflow.inference import contract
 from caretflow.inference.model import CaretflowModel
 from caretflow.inference.ranking import build_catalogue
 from caretflow.modelling.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)
+# How regression intervals are made (see ``caretflow.metrics.conformal_halfwidth``).
+INTERVAL_METHOD = "kfold_oof_residual_quantile"
 
 
 @dataclass
@@ -145,16 +148,26 @@ def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) 
     log.info("%s: final fit on %d rows", label, len(y))
     pipeline.fit(X, y)
     _slim_for_serving(pipeline)
+    ds = to_container(cfg, "dataset")
     model = CaretflowModel(
         pipeline=pipeline,
         task=task,
-        input_schema=to_container(cfg.dataset, "schema"),
-        reference=training_reference(X, to_container(cfg.dataset, "schema")),
+        input_schema=ds["schema"],
+        reference=training_reference(X, ds["schema"]),
         version_name=label,
         catalogue=build_catalogue(X.assign(**{cfg.dataset.target: y}), cfg.dataset),
+        contract=contract.from_dataset(ds, _decision(model_kwargs, task)),
         **model_kwargs,
     )
     return FitResult(model, cv_metrics, best_params, table, time.perf_counter() - start)
+
+
+def _decision(model_kwargs: dict, task: str) -> dict:
+    """The fitted decision rule as the contract states it."""
+    if task == "classification":
+        return {"threshold": float(model_kwargs["threshold"])}
+    return {"interval_method": INTERVAL_METHOD,
+            "interval_level": float(model_kwargs["interval_level"])}
 
 
 def _calibrate(cfg: DictConfig, y, oof, task: str) -> tuple[dict, dict[str, float]]:

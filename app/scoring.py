@@ -13,11 +13,12 @@ import time
 import numpy as np
 import orjson
 
-from app import predictlog, telemetry
+from app import telemetry
 from app.batchcheck import Batch
 from app.errors import ApiError
-from app.logqueries import score_at
-from app.models import LoadError, Served
+from app.model_store import LoadError, Served
+from app.prediction_log import db
+from app.prediction_log.queries import score_at
 from app.state import State
 
 
@@ -133,8 +134,8 @@ def predict(st: State, batch: Batch) -> list[dict]:
         One answer per record, in order.
     """
     n, names, key = batch.size, st.requests.features, st.requests.routing_key
-    request_id = predictlog.new_request_id()
-    ids = predictlog.prediction_ids(request_id, range(n))
+    request_id = db.new_request_id()
+    ids = db.prediction_ids(request_id, range(n))
     routing = _texts(batch.columns[key]) if key in batch.columns else None
     keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
     groups = route(st, keys, pick_version(st, batch.version_name), batch.enable_ab_testing)
@@ -165,7 +166,7 @@ def predict(st: State, batch: Batch) -> list[dict]:
     if truths is not None:
         _count_feedback(answers, truths)
     if st.settings.PREDICTION_LOG:
-        predictlog.write(st.engine, logged, label_rows)
+        db.write(st.engine, logged, label_rows)
     return answers
 
 

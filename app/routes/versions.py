@@ -8,8 +8,9 @@ from flask import Blueprint, request
 
 from app.auth import HEADER, key_id, requires
 from app.errors import ApiError
-from app.models import LoadError
-from app.state import json_response, state
+from app.http import json_response
+from app.model_store import LoadError
+from app.state import state
 
 bp = Blueprint("versions", __name__)
 

@@ -16,12 +16,14 @@ import numpy as np
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from app import predicting, predictlog, telemetry
+from app import scoring, telemetry
 from app.auth import requires
 from app.errors import ApiError, too_many
-from app.models import Served
+from app.http import json_body, json_response
+from app.model_store import Served
+from app.prediction_log import db
 from app.schemas import NAME, validate
-from app.state import State, json_body, json_response, state
+from app.state import State, state
 from caretflow.inference.ranking import recommend as rank
 
 bp = Blueprint("recommend", __name__)
@@ -98,8 +100,8 @@ def _inputs(st: State, cat: dict, user_id, item_ids: list) -> dict[str, list]:
 def _log(st: State, served: Served, arm: str, answer: dict) -> None:
     """Give every recommended item a prediction id; store them when the log is on."""
     items = answer["items"]
-    request_id = predictlog.new_request_id()
-    ids = predictlog.prediction_ids(request_id, range(len(items)))
+    request_id = db.new_request_id()
+    ids = db.prediction_ids(request_id, range(len(items)))
     for item, pid in zip(items, ids, strict=True):
         item["prediction_id"] = pid
     if not (st.settings.PREDICTION_LOG and items):
@@ -110,14 +112,14 @@ def _log(st: State, served: Served, arm: str, answer: dict) -> None:
            "lower": [item["interval"]["lower"] for item in items],
            "upper": [item["interval"]["upper"] for item in items]}
     routing = [str(answer["user_id"])] * len(items) if st.requests.routing_key else None
-    predictlog.write(st.engine, [predicting.group_row(st, served, arm, request_id, None,
+    db.write(st.engine, [scoring.group_row(st, served, arm, request_id, None,
                                                       columns, out, routing)], [])
 
 
 def _serving(st: State, req) -> tuple[Served, str]:
     """The version (explicit, or default / A/B by user) and arm answering this request."""
-    explicit = predicting.pick_version(st, req.version_name)
-    served, arm, _ = predicting.route(st, [str(req.user_id)], explicit,
+    explicit = scoring.pick_version(st, req.version_name)
+    served, arm, _ = scoring.route(st, [str(req.user_id)], explicit,
                                       req.enable_ab_testing)[0]
     if getattr(served.model, "catalogue", None) is None:
         raise ApiError(404, f"version {served.version} ({served.version_name}) has no item "

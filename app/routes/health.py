@@ -8,12 +8,14 @@ import time
 
 from flask import Blueprint, Response, request
 
-from app import logqueries, telemetry
+from app import telemetry
 from app.auth import requires
 from app.errors import ApiError
+from app.http import json_response
 from app.live_metrics import TASK_METRICS, compute
-from app.models import LoadError
-from app.state import json_response, state
+from app.model_store import LoadError
+from app.prediction_log import queries
+from app.state import state
 from caretflow.drift import psi
 from caretflow.metrics import passes_gate
 
@@ -57,7 +59,7 @@ def _window_hours(st) -> float:
 
 def drift(st, version: str, since: float) -> dict:
     """PSI per input feature of recent inputs against the model's training reference."""
-    inputs = logqueries.recent_inputs(st.engine, st.store.name, version, since)
+    inputs = queries.recent_inputs(st.engine, st.store.name, version, since)
     try:
         reference = st.store.get(version).model.reference or {}
     except LoadError:
@@ -100,12 +102,12 @@ def model_health():
     since = time.time() - hours * 3600
     gate = {k: v for k, v in st.dataset["gate"].items() if k in TASK_METRICS[st.task]}
     minimum = int(st.dataset["health"]["min_feedback"])
-    counts = logqueries.prediction_counts(st.engine, st.store.name, since)
+    counts = queries.prediction_counts(st.engine, st.store.name, since)
     serving = {v for v in (getattr(st.store.default, "version", None),
                            getattr(st.store.challenger, "version", None)) if v}
     out = []
     for version in sorted(set(counts) | serving, key=int):
-        rows = logqueries.labelled(st.engine, st.store.name, version, since)
+        rows = queries.labelled(st.engine, st.store.name, version, since)
         values = compute(st.task, rows)
         ok, failures = passes_gate(values, gate)
         status = ("insufficient_data" if len(rows) < minimum else

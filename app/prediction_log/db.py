@@ -1,6 +1,6 @@
 """The prediction database (SQLAlchemy 2): tables, engine, upkeep and writes.
 
-Its queries live in ``app.logqueries``.
+Its queries live in ``app.prediction_log.queries``.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def checkpoint(engine: Engine) -> tuple[int, int] | None:
 def analyze(engine: Engine) -> None:
     """Refresh SQLite's planner statistics (PostgreSQL's autovacuum does this itself).
 
-    With them SQLite picks the narrowest index for each query of ``app.logqueries``.
+    With them SQLite picks the narrowest index for each query of ``app.prediction_log.queries``.
     """
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:

@@ -1,15 +1,16 @@
-"""``POST /predict`` (``POST /recommend`` lives in ``app.recommend``)."""
+"""``POST /predict`` (``POST /recommend`` lives in ``app.routes.recommend``)."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-from app import predicting
+from app import scoring
 from app.auth import requires
 from app.batchcheck import Batch, BatchChecker
 from app.errors import ApiError, too_many
+from app.http import json_body, json_response
 from app.schemas import validate
-from app.state import json_body, json_response, state
+from app.state import state
 
 bp = Blueprint("predict", __name__)
 
@@ -43,5 +44,5 @@ def predict():
         batch = _checker(st).check(body) or _from_pydantic(st, st.requests.batch, body)
     else:
         batch = _from_pydantic(st, st.requests.single, body)
-    answers = predicting.predict(st, batch)
+    answers = scoring.predict(st, batch)
     return json_response({"predictions": answers} if "records" in body else answers[0])

@@ -6,7 +6,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.predictlog import labels, prediction_groups, split_id
+from app.prediction_log.db import labels, prediction_groups, split_id
 
 OUTPUTS = ("prediction", "probability", "lower", "upper")
 

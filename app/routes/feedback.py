@@ -6,11 +6,13 @@ import time
 
 from flask import Blueprint
 
-from app import logqueries, predictlog, telemetry
+from app import telemetry
 from app.auth import requires
 from app.errors import ApiError
+from app.http import json_body, json_response
+from app.prediction_log import db, queries
 from app.schemas import validate
-from app.state import json_body, json_response, state
+from app.state import state
 
 bp = Blueprint("feedback", __name__)
 
@@ -31,7 +33,7 @@ def feedback():
     ids = [p.prediction_id for p in parsed]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "the same prediction_id appears more than once")
-    found, labelled = logqueries.find_predictions(st.engine, ids)
+    found, labelled = queries.find_predictions(st.engine, ids)
     missing = [i for i in ids if i not in found]
     if missing:
         raise ApiError(404, "unknown prediction_id", [{"prediction_id": i} for i in missing[:20]])
@@ -42,7 +44,7 @@ def feedback():
     rows = [{"prediction_id": p.prediction_id, **score, "true_value": float(p.true_value),
              "created_at": now, "source": "api"}
             for p in parsed for score in found[p.prediction_id]]
-    if not predictlog.add_labels(st.engine, rows):
+    if not db.add_labels(st.engine, rows):
         raise ApiError(409, "feedback already recorded")
     counter = telemetry.get().feedback
     answered = {i: found[i][0]["model_version"] for i in ids}

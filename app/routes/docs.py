@@ -8,9 +8,10 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
+from app.http import json_response
 from app.openapi import document
-from app.recommend import request_model
-from app.state import json_response, state
+from app.routes.recommend import request_model
+from app.state import state
 
 bp = Blueprint("docs", __name__)
 ASSETS = {"swagger-ui.css": "css", "swagger-ui-bundle.js": "js",

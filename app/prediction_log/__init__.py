@@ -1,0 +1,1 @@
+"""The prediction log: one row per scored group, one per label (SQLAlchemy Core)."""
