@@ -92,6 +92,45 @@ metric_outbox = Table(
     Column("sent", Boolean, nullable=False, default=False),
 )
 
+# Alerts (``app.alerts``): one row per state change, whatever the number of workers. The
+# current status per version lives in ``health_states`` and moves by compare-and-set; the
+# worker whose update wins writes the alert and one delivery row per webhook URL.
+health_states = Table(
+    "health_states", metadata,
+    Column("model_name", String(100), primary_key=True),
+    Column("model_version", String(20), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # health | drift | ab
+    Column("status", String(32), nullable=False),
+    Column("candidate", String(32)),  # a status seen but not yet held long enough
+    Column("candidate_since", Float),
+    Column("changed_at", Float, nullable=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(20)),
+    Column("status", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_alerts_time", alerts.c.created_at)
+
+alert_deliveries = Table(
+    "alert_deliveries", metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("url", String(500), primary_key=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("claim", String(32)),
+    Column("claimed_at", Float),
+    Column("sent_at", Float),
+    Column("last_error", String(300)),
+)
+
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -138,7 +177,7 @@ def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = Tru
     Past the bound the write raises ``OperationalError``, answered as 503 (nothing written).
 
     Args:
-        url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg2://...``).
+        url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql://...``).
         busy_timeout: seconds to wait for a lock.
         autocheckpoint: SQLite copies the WAL back into the database inside the commit that
             fills it (a request then waits for the copy and its fsync); False leaves that
