@@ -14,11 +14,15 @@ def create_app(config: dict | None = None):
 
     Returns:
         The Flask app; its state is in ``app.extensions["caretflow"]`` (``.stop()`` ends the
-        background threads).
+        background threads). Every request gets an id (``X-Request-Id``, ``app.logs``).
     """
+    from app import logs
     from app.factory import build
 
-    return build(config)
+    logs.ensure_handlers()  # no-op under gunicorn or when the host configured logging
+    app = build(config)
+    logs.install(app)
+    return app
 
 
 __all__ = ["create_app"]

@@ -1,10 +1,13 @@
-"""JSON errors: ``{"error": ..., "details": [...]}`` for every failure, never a stack trace."""
+"""JSON errors: ``{"error": ..., "details": [...]}`` for every failure, never a stack trace.
+
+Unexpected errors are answered 500 and their traceback is logged at ERROR.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -86,5 +89,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error")
+        # The traceback goes to the server log (with the request id of this request, see
+        # app.logs); the client gets the id in X-Request-Id and no internals.
+        log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
         return error_response(500, "internal server error")

@@ -4,9 +4,15 @@ Each worker builds its own app (no preload), so each has its own background thre
 (alias refresh, live metrics) and its own database connections.
 """
 
+import logging
+import logging.config
 import os
 import shutil
 import tempfile
+
+from gunicorn.glogging import Logger
+
+from app import logs
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", "2"))
@@ -19,6 +25,8 @@ preload_app = False
 limit_request_line = 4096
 limit_request_fields = 50
 accesslog = os.environ.get("ACCESS_LOG") or None
+# The time, pid and request id lead every line (app.logs): the access line says the rest.
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # The control socket defaults to one per user: off unless a path is given, so several
 # instances (and tests) can run side by side.
@@ -28,6 +36,27 @@ control_socket_disable = not control_socket
 # A stopped registry must not hang a worker for minutes inside MLflow's HTTP retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# Model downloads in a worker: no progress bars in the server log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+class CaretflowLogger(Logger):
+    """gunicorn's logger with the server's logging set-up (``app.logs.gunicorn_config``).
+
+    Replaces the handlers gunicorn set up, so its error and access lines share the format
+    of ``app.*`` / ``caretflow.*`` (``LOG_LEVEL``, ``LOG_FORMAT``, request ids); warnings go
+    through logging too. Access lines stay off unless ``ACCESS_LOG`` is set (no per-request
+    cost when off).
+    """
+
+    def setup(self, cfg):
+        """The default set-up, then ours over it (also on a configuration reload)."""
+        super().setup(cfg)
+        logging.config.dictConfig(logs.gunicorn_config(cfg.accesslog))
+        logging.captureWarnings(True)
+
+
+logger_class = CaretflowLogger
 
 # Prometheus multiprocess mode: every worker writes its samples to a shared directory.
 _OWN_PROM_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ

@@ -6,11 +6,10 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, current_app, send_from_directory
 
 from app.http import json_response
-from app.openapi import document
-from app.routes.recommend import request_model
+from app.openapi import document, documented, undocumented
 from app.state import state
 
 bp = Blueprint("docs", __name__)
@@ -36,7 +35,10 @@ window.onload = function () {
 
 @lru_cache(maxsize=1)
 def swagger_dir() -> Path | None:
-    """The offline Swagger UI assets of ``flask-openapi3-swagger`` (None if not installed)."""
+    """The offline Swagger UI assets of ``flask-openapi3-swagger`` (None if not installed).
+
+    Only its files are used, found without importing the package.
+    """
     spec = importlib.util.find_spec("flask_openapi3_swagger")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -45,22 +47,25 @@ def swagger_dir() -> Path | None:
 
 
 @bp.get("/openapi.json")
+@documented("This OpenAPI document", answer=dict)
 def openapi_json():
-    """The OpenAPI document."""
-    st = state()
-    if "openapi" not in st.cache:
-        body = request_model(st) if st.dataset.get("recommender") else None
-        st.cache["openapi"] = document(st.requests, st.store.name, body)
-    return json_response(st.cache["openapi"])
+    """Every route of this server, with the request bodies of the serving model's contract.
+
+    Built per request: a default version with another contract shows its own bodies; before
+    a model is loaded, bodies are documented as JSON objects.
+    """
+    return json_response(document(current_app, state()))
 
 
 @bp.get("/docs")
+@documented("Swagger UI", media="text/html")
 def docs():
     """Swagger UI for /openapi.json (every asset is served by this app)."""
     return Response(PAGE, mimetype="text/html")
 
 
 @bp.get("/docs/assets/<name>")
+@undocumented("a Swagger UI asset of /docs")
 def assets(name: str):
     """One Swagger UI asset, from a fixed list (no path from the request reaches the disk)."""
     base = swagger_dir()
