@@ -18,7 +18,7 @@ CODE_PATHS = ("steps", "conf", "MLproject")
 CACHE_SCOPE = {
     "preprocess": ("dataset", "seed", "profile.max_rows"),
     "train": None,  # the whole resolved config
-    "evaluate": ("dataset",),
+    "evaluate": ("dataset", "registry"),
 }
 
 

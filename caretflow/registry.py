@@ -12,7 +12,7 @@ import yaml
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from caretflow.inference.contract import registry_tags
+from caretflow.inference.contract import ContractError, registry_tags, same_contract
 from caretflow.paths import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,13 @@ def log_and_register(model, X_example, registered_name: str, alias: str, tags: d
 
     The model's contract goes into the MLmodel file's ``metadata`` (key ``caretflow``) and its
     task and schema digest into version tags, so both can be read without loading the model.
+
+    Raises:
+        ContractError: ``registered_name`` holds versions of another task or input schema
+            (``check_contract``); nothing is logged or registered.
     """
+    if model.contract:
+        check_contract(registered_name, model.contract)
     example = X_example.head(5)
     signature = infer_signature(example, model.predict(example))
     info = mlflow.sklearn.log_model(
@@ -128,3 +134,56 @@ def alias_version(name: str, alias: str):
         return MlflowClient().get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def registered_contracts(name: str) -> list[tuple[object, dict]]:
+    """``(version, contract)`` of every version of ``name`` that states its contract.
+
+    The ``task`` / ``schema_digest`` version tags are read first; a version without them
+    (registered by an older caretflow) is read from its MLmodel ``metadata.caretflow``, and
+    skipped with a warning when that is missing too.
+    """
+    out = []
+    for mv in MlflowClient().search_model_versions(f"name = '{name}'"):
+        if "task" in mv.tags and "schema_digest" in mv.tags:
+            out.append((mv, {"task": mv.tags["task"], "schema_digest": mv.tags["schema_digest"]}))
+            continue
+        try:
+            metadata = mlflow.models.get_model_info(f"models:/{name}/{mv.version}").metadata
+        except mlflow.exceptions.MlflowException as exc:
+            log.warning("%s v%s: MLmodel unreadable (%s); not compared", name, mv.version, exc)
+            continue
+        found = (metadata or {}).get("caretflow") or {}
+        if "task" in found and "schema_digest" in found:
+            out.append((mv, found))
+        else:
+            log.warning("%s version %s states no contract (legacy); not compared", name, mv.version)
+    return out
+
+
+def check_contract(name: str, contract: dict) -> None:
+    """Refuse a model whose task or input schema differs from the versions under ``name``.
+
+    One registered name holds one task and one input schema, so that every version of it
+    answers the same records in the same way (and can share an A/B test).
+
+    Raises:
+        ContractError: naming each differing version and the ``registry.name`` fix.
+    """
+    conflicts = [
+        (mv, diff)
+        for mv, existing in registered_contracts(name)
+        if (diff := same_contract(contract, existing))
+    ]
+    if not conflicts:
+        return
+    lines = [
+        f"version {mv.version} ({mv.tags.get('version_name', '?')}): {'; '.join(diff)}"
+        for mv, diff in conflicts
+    ]
+    raise ContractError(
+        f"registered model {name!r} holds another task or input schema than this model "
+        f"(this model vs registered):\n  " + "\n  ".join(lines) + "\n"
+        f"One registered name holds one task and one input schema: register this model "
+        f"under another name, e.g. registry.name={name}_{contract['task']}"
+    )

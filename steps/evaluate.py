@@ -1,4 +1,4 @@
-"""Step 3: score every version of a pipeline run on the held-out test split, gate, pick."""
+"""Step 3: score every version of a pipeline run on the held-out test split, gate, pick by CV."""
 
 from __future__ import annotations
 
@@ -6,18 +6,31 @@ import logging
 
 import hydra
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from caretflow import metrics as M
 from caretflow import plots, registry, runtime, tracking
 from caretflow.cache import evaluate_key, preprocess_key
 from caretflow.config import normalise_argv, to_container
-from caretflow.data import tables as D
+from caretflow.data import tables
 from caretflow.inference.ranking import ranking_metrics
-from caretflow.modelling.selection import Candidate, apply_gate, choose
+from caretflow.metrics import (
+    HIGHER_IS_BETTER,
+    classification_metrics,
+    interval_metrics,
+    regression_metrics,
+)
+from caretflow.modelling.selection import (
+    Candidate,
+    Choice,
+    Comparison,
+    apply_gate,
+    choose,
+    unseen_rows,
+)
 from steps.preprocess import load_split
 
 log = logging.getLogger(__name__)
@@ -27,10 +40,10 @@ def score(model, X: pd.DataFrame, y: pd.Series, task: str) -> tuple[dict[str, fl
     """Test metrics of one model (and its raw outputs for plots)."""
     if task == "classification":
         proba = model.predict_proba(X)[:, 1]
-        return M.classification_metrics(y, proba, model.threshold), proba
+        return classification_metrics(y, proba, model.threshold), proba
     point, lower, upper = model.predict_interval(X)
-    out = M.regression_metrics(y, point)
-    out.update(M.interval_metrics(y, lower, upper))
+    out = regression_metrics(y, point)
+    out.update(interval_metrics(y, lower, upper))
     return out, point
 
 
@@ -41,54 +54,66 @@ def _log_to_origin(run_id: str, metrics: dict[str, float]) -> None:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Score, log to originating runs, gate and move ``champion`` / ``challenger``."""
-    ds, task = cfg.dataset, cfg.dataset.task
+    """Score, log to originating runs, gate and move ``champion`` / ``challenger``.
+
+    The test split gates and reports; the choice goes by each version's cross-validated
+    primary metric (``caretflow.modelling.selection``).
+    """
+    ds, task, name = cfg.dataset, cfg.dataset.task, cfg.registry.name
     experiment_id = tracking.setup(ds.name)
     pre_id = cfg.preprocess_run_id or tracking.find_cached_run(
         experiment_id, "preprocess", preprocess_key(cfg)
     )
     if not pre_id:
         raise ValueError("no preprocess run: pass preprocess_run_id or run preprocess first")
-    versions = registry.versions_of_pipeline(ds.name, pre_id)
+    versions = registry.versions_of_pipeline(name, pre_id)
     if not versions:
-        raise ValueError(f"no registered {ds.name!r} versions come from preprocess run {pre_id}")
+        raise ValueError(f"no registered {name!r} versions come from preprocess run {pre_id}")
     test = load_split(pre_id, "test")
-    X, y = test[D.feature_columns(ds)], test[ds.target]
+    X, y = test[tables.feature_columns(ds)], test[ds.target]
     primary, gate = ds.primary_metric[task], to_container(ds, "gate")
     key = evaluate_key(cfg, pre_id, [mv.run_id for mv in versions])
-    with tracking.step_run("evaluate", cfg, key, run_name=f"evaluate-{ds.name}"):
-        mlflow.set_tag("preprocess_run_id", pre_id)
+    with tracking.step_run("evaluate", cfg, key, run_name=f"evaluate-{name}"):
+        mlflow.set_tags({"preprocess_run_id": pre_id, "registered_name": name})
         rec = ds.get("recommender")
         users = test[rec.user].to_numpy() if rec and task == "regression" else None
         floor = MlflowClient().get_run(pre_id).data.metrics.get("test_noise_floor_rmse")
-        candidates = []
+        candidates, models = [], {}
         for mv in versions:
-            cand = _score_version(ds.name, mv, X, y, task, floor, users)
+            model = registry.load_model(f"models:/{name}/{mv.version}")
+            cand = _score_version(mv, model, X, y, task, floor, users)
+            models[cand.version] = model
             mlflow.log_metrics(
                 {f"{cand.version_name}.test_{k}": v for k, v in cand.metrics.items()}
             )
             candidates.append(cand)
         apply_gate(candidates, gate)
-        current = _current_champion(ds.name, candidates, X, y, task, floor)
-        if current is not None:
-            apply_gate([current], gate)
-        champion, challenger = choose(candidates, current, primary)
-        _set_aliases(ds.name, candidates, champion, challenger)
-        table = summary_table(candidates, champion, challenger, primary)
+        compare = _comparer(name, cfg, test, candidates, models, pre_id)
+        choice = choose(candidates, primary, compare)
+        _set_aliases(name, candidates, choice)
+        table = summary_table(candidates, choice, primary)
         mlflow.log_text(table.to_csv(index=False), "summary.csv")
+        mlflow.set_tag("champion_choice", choice.note)
+        if choice.comparison_rows is not None:
+            mlflow.log_metric("champion_comparison_rows", choice.comparison_rows)
         log.info(
-            "%s test results (primary %s):\n%s", ds.name, primary, table.to_string(index=False)
+            "%s results (chosen by cv_%s, gated on test):\n%s\n%s",
+            name,
+            primary,
+            table.to_string(index=False),
+            choice.note,
         )
     return {
-        "champion": champion.version if champion else None,
-        "challenger": challenger.version if challenger else None,
+        "champion": choice.champion.version if choice.champion else None,
+        "challenger": choice.challenger.version if choice.challenger else None,
         "table": table,
+        "note": choice.note,
+        "comparison_rows": choice.comparison_rows,
     }
 
 
-def _score_version(name, mv, X, y, task, floor, users=None) -> Candidate:
+def _score_version(mv, model, X, y, task, floor, users=None) -> Candidate:
     vname = mv.tags.get("version_name", mv.version)
-    model = registry.load_model(f"models:/{name}/{mv.version}")
     metrics, raw = score(model, X, y, task)
     if floor:
         metrics["rmse_over_noise_floor"] = metrics["rmse"] / floor
@@ -100,48 +125,88 @@ def _score_version(name, mv, X, y, task, floor, users=None) -> Candidate:
     else:
         plots.regression_plots(mv.run_id, y, raw, "test")
     log.info("%s v%s: %s", vname, mv.version, {k: round(v, 4) for k, v in metrics.items()})
-    return Candidate(mv.version, vname, mv.run_id, metrics)
+    cv = {
+        k.removeprefix("cv_"): v
+        for k, v in MlflowClient().get_run(mv.run_id).data.metrics.items()
+        if k.startswith("cv_")
+    }
+    return Candidate(str(mv.version), vname, mv.run_id, metrics, cv=cv)
 
 
-def _current_champion(name, candidates, X, y, task, floor) -> Candidate | None:
+def _comparer(name, cfg, test, candidates, models, pre_id):
+    """``choose``'s comparison with the current champion, or None when there is none to make.
+
+    Only a champion outside this pipeline run's versions is compared: on the test rows it
+    never trained on (all of them when it comes from the same preprocess run).
+    """
     mv = registry.alias_version(name, "champion")
-    if mv is None:
+    if mv is None or any(c.version == str(mv.version) for c in candidates):
         return None
-    for c in candidates:
-        if c.version == mv.version:
-            return c
     try:
         model = registry.load_model(f"models:/{name}/{mv.version}")
     except Exception as exc:  # noqa: BLE001 - a broken old champion must not block a new one
         log.warning("current champion v%s cannot be loaded (%s); ignoring it", mv.version, exc)
         return None
-    metrics, _ = score(model, X, y, task)
-    return Candidate(mv.version, mv.tags.get("version_name", mv.version), mv.run_id, metrics)
+    ds = cfg.dataset
+    mask = _unseen_by(mv, test, list(ds.id_columns), pre_id)
+    current = Candidate(str(mv.version), mv.tags.get("version_name", mv.version), mv.run_id, {})
+    X, y = test.loc[mask, tables.feature_columns(ds)], test.loc[mask, ds.target]
+
+    def compare(best: Candidate) -> Comparison:
+        if not mask.any():
+            return Comparison(current, 0)
+        current.metrics, _ = score(model, X, y, ds.task)
+        apply_gate([current], to_container(ds, "gate"))
+        best_metrics, _ = score(models[best.version], X, y, ds.task)
+        return Comparison(current, int(mask.sum()), best_metrics)
+
+    return compare
 
 
-def _set_aliases(name, candidates, champion, challenger) -> None:
+def _unseen_by(mv, test: pd.DataFrame, id_columns: list[str], pre_id: str) -> np.ndarray:
+    """Mask of the test rows the model version ``mv`` did not train on."""
+    origin = mv.tags.get("preprocess_run_id")
+    if origin == pre_id:
+        return np.ones(len(test), dtype=bool)
+    try:
+        trained_on = load_split(origin, "train")
+    except Exception as exc:  # noqa: BLE001 - unknown training rows: no comparison
+        log.warning("training split of champion v%s unknown (%s)", mv.version, exc)
+        return np.zeros(len(test), dtype=bool)
+    return unseen_rows(test, trained_on, id_columns)
+
+
+def _set_aliases(name: str, candidates: list[Candidate], choice: Choice) -> None:
     client = MlflowClient()
     for c in candidates:
         client.set_model_version_tag(
             name, c.version, "gate", "passed" if c.passed else "failed: " + "; ".join(c.failures)
         )
+    champion, challenger = choice.champion, choice.challenger
     if champion is None:
         log.warning("%s: no version passed the gate; champion unchanged", name)
-        return
-    client.set_registered_model_alias(name, "champion", champion.version)
+    else:
+        old = registry.alias_version(name, "champion")
+        if old is not None and str(old.version) != champion.version:
+            client.set_registered_model_alias(name, "previous", old.version)
+        client.set_registered_model_alias(name, "champion", champion.version)
     if challenger is not None:
         client.set_registered_model_alias(name, "challenger", challenger.version)
+    elif (stale := registry.alias_version(name, "challenger")) is not None:
+        client.delete_registered_model_alias(name, "challenger")
+        log.info(
+            "%s: no runner-up passed the gate; cleared challenger (was v%s)", name, stale.version
+        )
     log.info(
-        "%s: champion v%s (%s), challenger %s",
+        "%s: champion %s, challenger %s",
         name,
-        champion.version,
-        champion.version_name,
+        f"v{champion.version} ({champion.version_name})" if champion else "unchanged",
         f"v{challenger.version} ({challenger.version_name})" if challenger else "none",
     )
 
 
-def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
-    """One row per version: key test metrics, gate and role."""
+def summary_table(candidates: list[Candidate], choice: Choice, primary: str) -> pd.DataFrame:
+    """One row per version, best CV first: the CV primary metric, key test metrics, gate, role."""
     shown = [
         "roc_auc",
         "f1",
@@ -155,20 +220,21 @@ def summary_table(candidates, champion, challenger, primary) -> pd.DataFrame:
         "ndcg_at_10",
         "rmse_over_noise_floor",
     ]
+    roles = {}
+    if choice.champion is not None:
+        roles[choice.champion.version] = "champion"
+    if choice.challenger is not None:
+        roles[choice.challenger.version] = "challenger"
+    cv_name = f"cv_{primary}"
     rows = []
     for c in candidates:
-        role = (
-            "champion"
-            if champion and c.version == champion.version
-            else "challenger"
-            if challenger and c.version == challenger.version
-            else ""
-        )
         row = {"version": c.version, "version_name": c.version_name}
-        row.update({k: round(c.metrics[k], 4) for k in shown if k in c.metrics})
-        row.update(gate="passed" if c.passed else "failed", role=role)
+        row[cv_name] = round(c.cv[primary], 4) if primary in c.cv else float("nan")
+        row.update({f"test_{k}": round(c.metrics[k], 4) for k in shown if k in c.metrics})
+        row.update(gate="passed" if c.passed else "failed", role=roles.get(c.version, ""))
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(primary, ascending=not M.HIGHER_IS_BETTER[primary])
+    ascending = not HIGHER_IS_BETTER[primary]
+    return pd.DataFrame(rows).sort_values(cv_name, ascending=ascending, na_position="last")
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

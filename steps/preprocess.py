@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from caretflow import runtime, tracking
 from caretflow.cache import fingerprint, preprocess_key
 from caretflow.config import normalise_argv, resolve_path
-from caretflow.data import tables as D
+from caretflow.data import tables
 from caretflow.data.ratings_generator import noise_floor_rmse
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ def preprocess(cfg: DictConfig) -> str:
     tracking.setup(ds.name)
     key = preprocess_key(cfg)
     with tracking.step_run("preprocess", cfg, key, run_name=f"preprocess-{ds.name}") as run:
-        raw = D.load_raw(ds)
+        raw = tables.load_raw(ds)
         log.info("%s: %d raw rows, %d columns", ds.name, len(raw), raw.shape[1])
-        df, train, test = D.training_split(raw, cfg)
+        df, train, test = tables.training_split(raw, cfg)
         log.info("%s: split %d train / %d test rows", ds.name, len(train), len(test))
 
         stats = {"n_rows": len(df), "n_train": len(train), "n_test": len(test)}
@@ -59,7 +59,7 @@ def preprocess(cfg: DictConfig) -> str:
 
 def _log_inputs(df, train, test, ds: DictConfig) -> None:
     source = str(resolve_path(ds.source.path)) if ds.source.kind == "csv" else "generator"
-    features = [c for c in df.columns if c not in D.ORACLE_COLUMNS]
+    features = [c for c in df.columns if c not in tables.ORACLE_COLUMNS]
     for frame, context in ((train, "training"), (test, "test")):
         dataset = mlflow.data.from_pandas(
             frame[features], source=source, targets=ds.target, name=f"{ds.name}-{context}"

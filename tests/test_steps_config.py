@@ -63,3 +63,13 @@ def test_ratings_and_reframed_churn():
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": []}) == {"a.b": 1, "a.c.d": 2, "e": []}
+
+
+def test_registered_name_defaults_to_the_data_set_and_is_the_contracts_dataset():
+    from caretflow.modelling.build import model_contract
+
+    assert compose(["dataset=ratings"]).registry.name == "ratings"
+    cfg = compose(["dataset.task=regression", "registry.name=churn_regression"])
+    contract = model_contract(cfg)
+    assert (contract["dataset"], contract["task"]) == ("churn_regression", "regression")
+    assert contract["schema_digest"] != model_contract(compose())["schema_digest"]

@@ -10,8 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from caretflow.config import ROOT
+from caretflow.launch import BIN, MlflowServer, env_with, mlflow_run_main
 from tests.conftest import build_registry
-from tests.procs import BIN, MlflowServer, env_with, mlflow_run_main
 
 pytestmark = pytest.mark.slow
 VERSIONS = ["v1_auto_select", "v2_random_forest", "v3_rf_tuned", "v4_xgboost"]
@@ -123,10 +123,3 @@ def test_ratings_pipeline_logs_noise_floor_and_intervals(tracking_store):
         assert metrics["test_rmse"] >= 0.9 * floor
     assert info["evaluation"]["champion"] is not None
 
-
-def test_churn_reframed_as_regression_logs_r2(tracking_store):
-    info = build_registry("churn", ["v2_random_forest"], extra=["dataset.task=regression"])
-    mv = MlflowClient().get_model_version_by_alias("churn", "v2_random_forest")
-    metrics = MlflowClient().get_run(mv.run_id).data.metrics
-    assert "test_r2" in metrics and "test_rmse" in metrics
-    assert info["evaluation"]["table"]["version_name"].tolist() == ["v2_random_forest"]

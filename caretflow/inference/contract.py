@@ -6,7 +6,7 @@ from ``conf/``. It is a plain dict of JSON types, so it also travels in the MLmo
 ``metadata`` and in registry tags without loading the model.
 
 Keys:
-    dataset: data set (and registered model) name.
+    dataset: the registered model name (``registry.name``; by default the data set's).
     task: ``classification`` or ``regression``.
     target: the target column.
     features: the input columns, in order.

@@ -13,7 +13,8 @@ class CaretflowModel(BaseEstimator):
         pipeline: fitted (imblearn) pipeline: features -> [resampler] -> estimator.
         task: ``classification`` or ``regression``.
         threshold: probability of class 1 at or above which the label is 1.
-        interval_halfwidth: split-conformal half-width of the regression interval.
+        interval_halfwidth: half-width of the regression interval (K-fold out-of-fold
+            residual quantile, ``caretflow.metrics.oof_residual_halfwidth``).
         interval_level: nominal coverage of that interval.
         target_range: ``[low, high]`` clip for regression outputs (and intervals).
         input_schema: the data set's input schema (types, ranges, categories).

@@ -11,10 +11,10 @@ import pandas as pd
 from hydra.utils import instantiate
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
+from joblib import Parallel, delayed
 from omegaconf import DictConfig
 from sklearn.base import clone
 
-from caretflow import metrics as M
 from caretflow.config import to_container
 from caretflow.drift import training_reference
 from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
@@ -22,10 +22,18 @@ from caretflow.features.tabular import TabularFeatures
 from caretflow.inference import contract
 from caretflow.inference.model import CaretflowModel
 from caretflow.inference.ranking import build_catalogue
+from caretflow.metrics import (
+    best_f1_threshold,
+    classification_metrics,
+    oof_residual_halfwidth,
+    regression_metrics,
+)
 from caretflow.modelling.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)
-# How regression intervals are made (see ``caretflow.metrics.conformal_halfwidth``).
+# How regression intervals are made: the model refitted on all rows +- a quantile of K-fold
+# out-of-fold absolute residuals (``caretflow.metrics.oof_residual_halfwidth``), not
+# split-conformal.
 INTERVAL_METHOD = "kfold_oof_residual_quantile"
 
 
@@ -101,15 +109,25 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
     return Pipeline(steps)
 
 
+def _fold_predictions(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, fold, task: str):
+    fit_idx, val_idx = fold
+    est = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
+    Xv = X.iloc[val_idx]
+    return est.predict_proba(Xv)[:, 1] if task == "classification" else est.predict(Xv)
+
+
 def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, label: str):
-    """Out-of-fold predictions (probability of class 1, or value), with progress."""
+    """Out-of-fold predictions (probability of class 1, or value).
+
+    The folds are joblib tasks: sequential, unless a joblib backend is active
+    (``compute=dask`` runs them on the cluster).
+    """
     oof = np.empty(len(y))
     splits = list(cv.split(X, y))
-    for i, (fit_idx, val_idx) in enumerate(splits, start=1):
-        log.info("%s: calibration fold %d/%d", label, i, len(splits))
-        est = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
-        Xv = X.iloc[val_idx]
-        oof[val_idx] = est.predict_proba(Xv)[:, 1] if task == "classification" else est.predict(Xv)
+    log.info("%s: calibration, %d out-of-fold fits", label, len(splits))
+    preds = Parallel()(delayed(_fold_predictions)(pipeline, X, y, f, task) for f in splits)
+    for (_, val_idx), pred in zip(splits, preds, strict=True):
+        oof[val_idx] = pred
     return oof
 
 
@@ -156,10 +174,20 @@ def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) 
         reference=training_reference(X, ds["schema"]),
         version_name=label,
         catalogue=build_catalogue(X.assign(**{cfg.dataset.target: y}), cfg.dataset),
-        contract=contract.from_dataset(ds, _decision(model_kwargs, task)),
+        contract=model_contract(cfg, _decision(model_kwargs, task)),
         **model_kwargs,
     )
     return FitResult(model, cv_metrics, best_params, table, time.perf_counter() - start)
+
+
+def model_contract(cfg: DictConfig, decision: dict | None = None) -> dict:
+    """The contract of a model trained with ``cfg`` and registered under ``registry.name``.
+
+    Its ``dataset`` is the registered name (what a server's ``MODEL_NAME`` names). Task and
+    schema digest do not depend on ``decision``, so train checks them before fitting.
+    """
+    ds = to_container(cfg, "dataset")
+    return contract.from_dataset({**ds, "name": cfg.registry.name}, decision or {})
 
 
 def _decision(model_kwargs: dict, task: str) -> dict:
@@ -172,16 +200,16 @@ def _decision(model_kwargs: dict, task: str) -> dict:
 
 def _calibrate(cfg: DictConfig, y, oof, task: str) -> tuple[dict, dict[str, float]]:
     if task == "classification":
-        threshold = M.best_f1_threshold(y, oof)
-        cv_metrics = M.classification_metrics(y, oof, threshold)
+        threshold = best_f1_threshold(y, oof)
+        cv_metrics = classification_metrics(y, oof, threshold)
         cv_metrics["threshold"] = threshold
         return {"threshold": threshold}, cv_metrics
     level = float(cfg.get("interval_level", 0.9))
     target_range = cfg.dataset.get("target_range")
     target_range = list(target_range) if target_range is not None else None
     pred = np.clip(oof, *target_range) if target_range else oof
-    half = M.conformal_halfwidth(y, pred, level)
-    cv_metrics = M.regression_metrics(y, pred)
+    half = oof_residual_halfwidth(y, pred, level)
+    cv_metrics = regression_metrics(y, pred)
     cv_metrics["interval_halfwidth"] = half
     kwargs = {"interval_halfwidth": half, "interval_level": level, "target_range": target_range}
     return kwargs, cv_metrics

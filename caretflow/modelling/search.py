@@ -6,7 +6,9 @@ import logging
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from omegaconf import DictConfig
+from sklearn.base import clone
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -48,7 +50,9 @@ def run_search(cfg: DictConfig, pipeline, X: pd.DataFrame, y: pd.Series, task: s
     n_iter = min(int(search.get("n_iter", 20)), cap or 10**9)
     scoring = SCORING[task]
     if method == "optuna":
-        return _optuna(pipeline, space, X, y, cv, scoring, n_iter, cfg.seed, label)
+        batch = int(search.get("parallel_trials", 1))
+        return _optuna(pipeline, space, X, y, cv, scoring, n_iter, cfg.seed, label,
+                       n_jobs=cfg.n_jobs, batch=batch)
     if method == "grid" and cap and len(ParameterGrid(space)) > cap:
         method, n_iter = "random", cap
     if method == "grid":
@@ -98,7 +102,18 @@ def _values(key: str, values, seed: int) -> list:
     return [known[v] for v in values]
 
 
-def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label):
+def _fold_score(pipeline, X, y, split, scoring) -> float:
+    """Score of one candidate on one fold (a joblib task: a process, or a Dask worker)."""
+    return float(cross_val_score(pipeline, X, y, scoring=scoring, cv=[split])[0])
+
+
+def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label, n_jobs=None, batch=1):
+    """Optuna TPE search; ``batch`` trials at a time, their folds as joblib tasks.
+
+    Trials are asked ``batch`` at a time and told in trial order, so the sampled
+    candidates depend on ``batch`` (``model.search.parallel_trials``) and the seed, never
+    on where the folds run: locally or on a Dask cluster gives the same study.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -107,17 +122,23 @@ def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label):
         # Optuna samples indices so that non-primitive choices (a SMOTE step) work too.
         return {k: v[trial.suggest_categorical(k, list(range(len(v))))] for k, v in space.items()}
 
-    def objective(trial):
-        pipeline.set_params(**pick(trial))
-        score = float(np.mean(cross_val_score(pipeline, X, y, scoring=scoring, cv=cv)))
-        log.info(
-            "%s: optuna trial %d/%d %s = %.4f", label, trial.number + 1, n_trials, scoring, score
-        )
-        return score
-
-    log.info("%s: optuna search, %d trials x %d folds", label, n_trials, cv.n_splits)
+    log.info("%s: optuna search, %d trials x %d folds (%d at a time)", label, n_trials,
+             cv.n_splits, batch)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials)
+    splits = list(cv.split(X, y))
+    while len(study.trials) < n_trials:
+        trials = [study.ask() for _ in range(min(batch, n_trials - len(study.trials)))]
+        chosen = [pick(trial) for trial in trials]
+        folds = Parallel(n_jobs=n_jobs)(
+            delayed(_fold_score)(clone(pipeline).set_params(**params), X, y, split, scoring)
+            for params in chosen
+            for split in splits
+        )
+        for i, trial in enumerate(trials):
+            score = float(np.mean(folds[i * len(splits) : (i + 1) * len(splits)]))
+            study.tell(trial, score)
+            log.info("%s: optuna trial %d/%d %s = %.4f", label, trial.number + 1, n_trials,
+                     scoring, score)
     best_params = {k: space[k][i] for k, i in study.best_params.items()}
     table = pd.DataFrame(
         [

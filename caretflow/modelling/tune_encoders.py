@@ -18,7 +18,7 @@ import logging
 import pandas as pd
 
 from caretflow.config import compose
-from caretflow.data import tables as D
+from caretflow.data import tables
 from caretflow.modelling.build import make_estimator, make_pipeline
 from caretflow.modelling.search import cv_score, cv_splitter
 
@@ -49,8 +49,8 @@ def encoder_grid(overrides: list[str], grid: dict[str, list[str]], folds: int = 
     """
     cfg = compose(overrides)
     ds = cfg.dataset
-    _, train, _ = D.training_split(D.load_raw(ds), cfg)
-    X, y = train[D.feature_columns(ds)], train[ds.target]
+    _, train, _ = tables.training_split(tables.load_raw(ds), cfg)
+    X, y = train[tables.feature_columns(ds)], train[ds.target]
     cv = cv_splitter(ds.task, folds, cfg.seed)
     metric = cfg.dataset.primary_metric[ds.task]
     rows = []
