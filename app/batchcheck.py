@@ -95,20 +95,20 @@ def _truth(values: list, task: str, target_range=None) -> list | None:
 
 
 class BatchChecker:
-    """The column-wise validator of one data set's batch requests.
+    """The column-wise validator of one contract's batch requests.
 
     Args:
-        schema: column -> ``{type, min, max, categories}`` (as for ``build_models``).
-        dataset: the data set config (``task``, ``routing_key``, ``id_columns``).
+        contract: the serving model's contract (as for ``app.schemas.build_models``).
     """
 
-    def __init__(self, schema: dict, dataset: dict):
-        self.schema, self.task = schema, dataset["task"]
-        self.target_range = dataset.get("target_range")
+    def __init__(self, contract: dict):
+        schema = {c: contract["schema"][c] for c in contract["features"]}
+        self.schema, self.task = schema, contract["task"]
+        self.target_range = contract.get("target_range")
         self.categories = {c: {str(v) for v in s["categories"]}
                            for c, s in schema.items() if s["type"] == "category"}
-        ids = [c for c in dataset.get("id_columns", []) if c not in schema]
-        routing = dataset.get("routing_key")
+        ids = [c for c in contract.get("id_columns") or [] if c not in schema]
+        routing = contract.get("routing_key")
         if routing and routing not in schema and routing not in ids:
             ids.append(routing)
         self.optional = ids

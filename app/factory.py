@@ -1,4 +1,8 @@
-"""Assembly of the app: state, blueprints, error handlers, rate limits, telemetry hooks."""
+"""Assembly of the app: state, blueprints, error handlers, rate limits, telemetry hooks.
+
+Neither ``conf/`` nor Hydra is read: settings come from the environment and ``config``,
+and what the served model means comes from the model (its contract).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,10 @@ from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
 from app.model_store import ModelStore
 from app.prediction_log.db import analyze, checkpoint, make_engine
-from app.routes import docs, feedback, health, predict, recommend, versions
-from app.schemas import build_models
+from app.routes import docs, feedback, health, model_health, predict, recommend, versions
 from app.settings import load_settings
 from app.state import State
-from caretflow.config import compose, to_container
-from caretflow.tracking import tracking_uri
+from caretflow.store_uri import tracking_uri
 
 CHECKPOINT_SECONDS = 1.0  # SQLite prediction log: WAL copied back off the request path
 ANALYZE_SECONDS = 600.0  # ... and its planner statistics refreshed
@@ -32,9 +34,7 @@ OPEN_BLUEPRINTS = (health.bp, docs.bp)  # no key, no rate limit (health, metrics
 
 def build(config: dict | None) -> Flask:
     """See ``app.create_app``."""
-    cfg = compose([f"dataset={(config or {}).get('MODEL_NAME') or _env_model()}"])
-    settings = load_settings(config, to_container(cfg, "serve"))
-    dataset = to_container(cfg, "dataset")
+    settings = load_settings(config)
     keyring = auth.KeyRing(settings.client_keys, settings.admin_keys, settings.INSECURE_DEV_MODE)
     if not (settings.client_keys or settings.admin_keys or settings.INSECURE_DEV_MODE):
         raise RuntimeError("no API keys configured: set API_KEYS / ADMIN_API_KEYS (or run "
@@ -47,9 +47,8 @@ def build(config: dict | None) -> Flask:
                          autocheckpoint=not settings.BACKGROUND)
     store = ModelStore(client, settings.MODEL_NAME, settings.SERVING_ALIAS,
                        settings.CHALLENGER_ALIAS, settings.PREDICT_THREADS)
-    st = State(settings=settings, dataset=dataset, keys=keyring, store=store, engine=engine,
-               requests=build_models(dataset["schema"], dataset, settings.MAX_BATCH),
-               live=LiveMetrics(engine, client, settings.MODEL_NAME, dataset["task"]))
+    st = State(settings=settings, keys=keyring, store=store, engine=engine,
+               live=LiveMetrics(engine, client, settings.MODEL_NAME, store.contract_of))
 
     app = Flask("caretflow")
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_CONTENT_LENGTH
@@ -57,17 +56,12 @@ def build(config: dict | None) -> Flask:
     app.extensions["caretflow"] = st
     register_error_handlers(app)
     _limits(app, settings)
-    for bp in (predict.bp, recommend.bp, feedback.bp, versions.bp, health.bp, docs.bp):
+    for bp in (predict.bp, recommend.bp, feedback.bp, versions.bp, health.bp,
+               model_health.bp, docs.bp):
         app.register_blueprint(bp)
     _telemetry_hooks(app)
     _start(st)
     return app
-
-
-def _env_model() -> str:
-    import os
-
-    return os.environ.get("MODEL_NAME") or "churn"
 
 
 def _limits(app: Flask, settings) -> None:

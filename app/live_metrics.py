@@ -20,21 +20,33 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app import telemetry
+from app.contracts import threshold
 from app.prediction_log import db, queries
-from caretflow.metrics import interval_metrics, label_metrics, regression_metrics
+from caretflow.metrics import classification_metrics, interval_metrics, regression_metrics
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = 60.0
 BATCH = 500
-TASK_METRICS = {"classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
-                "regression": ("rmse", "mae", "mse", "r2", "interval_coverage")}
+TASK_METRICS = {"classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+                                   "tn", "fp", "fn", "tp"),
+                "regression": ("rmse", "mae", "mse", "r2", "interval_coverage",
+                               "interval_width")}
 
 
-def compute(task: str, rows) -> dict[str, float]:
-    """Metrics (without prefix) from labelled prediction rows; NaNs are dropped.
+def _column(rows, name: str) -> np.ndarray:
+    return np.array([getattr(r, name) for r in rows], dtype=float)
+
+
+def compute(contract: dict, rows) -> dict[str, float]:
+    """Live metrics (without prefix) from labelled rows, by the functions test metrics use.
+
+    Classification: ``caretflow.metrics.classification_metrics`` on the logged
+    probabilities at the contract's threshold (so ``tn``/``fp``/``fn``/``tp`` too);
+    regression: ``regression_metrics`` plus ``interval_metrics``. Non-finite values
+    are dropped.
 
     Args:
-        task: ``classification`` or ``regression``.
+        contract: the contract of the version that scored the rows.
         rows: rows with ``prediction``, ``probability``, ``lower``, ``upper``, ``true_value``.
 
     Returns:
@@ -42,21 +54,17 @@ def compute(task: str, rows) -> dict[str, float]:
     """
     if not rows:
         return {}
-    y = np.array([r.true_value for r in rows], dtype=float)
-    pred = np.array([r.prediction for r in rows], dtype=float)
-    if task == "classification":
-        out = label_metrics(y.astype(int), pred.astype(int))
-        proba = np.array([r.probability for r in rows], dtype=float)
-        if len(np.unique(y)) == 2 and not np.isnan(proba).any():
-            from sklearn.metrics import roc_auc_score
-
-            out["roc_auc"] = float(roc_auc_score(y.astype(int), proba))
+    y = _column(rows, "true_value")
+    if contract["task"] == "classification":
+        proba = _column(rows, "probability")
+        keep = ~np.isnan(proba)  # a row without a probability cannot be scored
+        out = (classification_metrics(y[keep].astype(int), proba[keep], threshold(contract))
+               if keep.any() else {})
     else:
-        out = regression_metrics(y, pred)
-        lower = np.array([r.lower for r in rows], dtype=float)
-        upper = np.array([r.upper for r in rows], dtype=float)
+        out = regression_metrics(y, _column(rows, "prediction"))
+        lower, upper = _column(rows, "lower"), _column(rows, "upper")
         if not (np.isnan(lower).any() or np.isnan(upper).any()):
-            out["interval_coverage"] = interval_metrics(y, lower, upper)["interval_coverage"]
+            out.update(interval_metrics(y, lower, upper))
     return {k: v for k, v in out.items() if v is not None and math.isfinite(v)}
 
 
@@ -67,11 +75,13 @@ class LiveMetrics:
         engine: the prediction database.
         client: MLflow client.
         model_name: registered model name.
-        task: the model's task.
+        contract_of: version -> its contract (``ModelStore.contract_of``); may raise while
+            the registry is down (tried again next round).
     """
 
-    def __init__(self, engine: Engine, client, model_name: str, task: str):
-        self.engine, self.client, self.name, self.task = engine, client, model_name, task
+    def __init__(self, engine: Engine, client, model_name: str, contract_of):
+        self.engine, self.client, self.name = engine, client, model_name
+        self.contract_of = contract_of
         self._run_ids: dict[str, str] = {}
         self._seen_seq = -1
 
@@ -94,6 +104,17 @@ class LiveMetrics:
                 return None
         return self._run_ids[version]
 
+    def _contract(self, version: str) -> dict | None:
+        try:
+            contract = self.contract_of(version)
+        except Exception as exc:  # noqa: BLE001 - registry down: try again next round
+            log.warning("cannot read the contract of version %s yet: %s", version, exc)
+            self._seen_seq = -2
+            return None
+        if contract is None:
+            log.debug("version %s carries no contract: no live metrics", version)
+        return contract
+
     def _queue(self, version: str, count: int) -> None:
         p = db.live_progress
         key = and_(p.c.model_name == self.name, p.c.model_version == version)
@@ -102,9 +123,10 @@ class LiveMetrics:
         if done is not None and done >= count:
             return
         run_id = self._run_id(version)
-        if run_id is None:
+        contract = self._contract(version) if run_id else None
+        if contract is None:
             return
-        values = compute(self.task, queries.labelled(self.engine, self.name, version))
+        values = compute(contract, queries.labelled(self.engine, self.name, version))
         now = int(time.time() * 1000)
         rows = [{"run_id": run_id, "key": f"live_{k}", "value": float(v), "step": count,
                  "timestamp_ms": now, "sent": False} for k, v in sorted(values.items())]

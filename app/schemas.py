@@ -1,4 +1,4 @@
-"""Request models generated from the data set's input schema (pydantic), and their use."""
+"""Request models generated from the served model's contract (pydantic), and their use."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class _Base(BaseModel):
 
 @dataclass
 class RequestModels:
-    """The pydantic models of one data set, and what the server needs to use them."""
+    """The pydantic models of one contract, and what the server needs to use them."""
 
     features: list[str]
     record: type[BaseModel]
@@ -53,22 +53,22 @@ class RequestModels:
     routing_key: str | None
 
 
-def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
-    """Models for one record, a batch and a feedback item, from the input schema.
+def build_models(contract: dict, max_batch: int) -> RequestModels:
+    """Models for one record, a batch and a feedback item, from a model's contract.
 
     Args:
-        schema: column -> ``{type, min, max, categories}``.
-        dataset: the data set config (``task``, ``routing_key``, ``id_columns``,
-            ``personal_columns``).
+        contract: the serving model's contract (``features``, ``schema``, ``task``,
+            ``routing_key``, ``id_columns``, ``target_range``).
         max_batch: most records in one batch.
 
     Returns:
         The request models.
     """
-    task, routing = dataset["task"], dataset.get("routing_key")
-    truth = _truth_type(task, dataset.get("target_range"))
-    fields: dict[str, Any] = {col: (_feature_type(spec), ...) for col, spec in schema.items()}
-    for col in dataset.get("id_columns", []):
+    task, routing = contract["task"], contract.get("routing_key")
+    features, schema = list(contract["features"]), contract["schema"]
+    truth = _truth_type(task, contract.get("target_range"))
+    fields: dict[str, Any] = {col: (_feature_type(schema[col]), ...) for col in features}
+    for col in contract.get("id_columns") or []:
         if col not in fields:  # accepted, never stored except the routing key
             text = Annotated[str, Field(max_length=200)]
             fields[col] = (Annotated[int, BeforeValidator(_no_bool_or_text)] | text | None, None)
@@ -83,7 +83,7 @@ def build_models(schema: dict, dataset: dict, max_batch: int) -> RequestModels:
     feedback = create_model("Feedback", __base__=_Base,
                             prediction_id=(Annotated[str, Field(min_length=1, max_length=64)], ...),
                             true_value=(truth, ...))
-    return RequestModels(list(schema), record, single, batch, feedback, routing)
+    return RequestModels(features, record, single, batch, feedback, routing)
 
 
 def validate(model: type[BaseModel], data, prefix: tuple = ()):

@@ -13,13 +13,16 @@ import time
 import numpy as np
 import orjson
 
-from app import telemetry
+from app import logs, telemetry
 from app.batchcheck import Batch
+from app.contracts import check_outputs, interval_level, require_same, threshold
 from app.errors import ApiError
 from app.model_store import LoadError, Served
 from app.prediction_log import db
 from app.prediction_log.queries import score_at
+from app.registry_calls import RegistryUnavailable, unavailable
 from app.state import State
+from caretflow.inference.contract import ContractError
 
 
 def bucket(key: str) -> float:
@@ -28,18 +31,26 @@ def bucket(key: str) -> float:
 
 
 def pick_version(st: State, version_name: str | None) -> Served | None:
-    """The explicitly requested version (404 unknown, 503 unloadable), or None for routing."""
+    """The explicitly requested version, or None for routing.
+
+    404 unknown, 503 unloadable or registry unreachable, 409 when its contract differs
+    from the serving version's.
+    """
     if version_name is None:
         return None
-    version = st.store.resolve(version_name)
-    if version is None:
-        raise ApiError(404, f"unknown version_name '{version_name}'",
-                       ["use an alias such as v2_random_forest or a version number"])
     try:
-        return st.store.get(version)
+        version = st.store.resolve(version_name)
+        if version is None:
+            raise ApiError(404, f"unknown version_name '{version_name}'",
+                           ["use an alias such as v2_random_forest or a version number"])
+        served = st.store.get(version)
+    except RegistryUnavailable as exc:
+        raise unavailable(exc) from None
     except LoadError:
         raise ApiError(503, f"version '{version_name}' cannot be loaded",
                        ["see /health for the reason"]) from None
+    require_same(st.store, served)
+    return served
 
 
 def route(st: State, keys: list[str], explicit: Served | None, ab: bool) -> list[tuple]:
@@ -67,29 +78,37 @@ def _texts(values: list) -> list:
     return [None if v is None else str(v) for v in values]
 
 
-def _score(st: State, served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
-    """The model's outputs as lists (``prediction`` plus probability or bounds)."""
+def _score(served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
+    """The model's outputs as lists (``prediction`` plus probability or bounds).
+
+    Outputs that do not match the version's contract answer 503 (nothing is stored).
+    """
+    n = len(next(iter(features.values())))
     start = time.perf_counter()
     details = served.model.predict_details(features)
-    n = len(details["prediction"])
+    try:
+        check_outputs(served.contract, details, n)
+    except ContractError as exc:
+        raise ApiError(503, f"version {served.version} ({served.version_name}) answered "
+                       "outside its contract; nothing was stored", [str(exc)]) from None
     tel = telemetry.get()
     tel.predict_latency.labels(served.version, arm).observe(time.perf_counter() - start)
     tel.predictions.labels(served.version, arm).inc(n)
     out = {k: np.asarray(v).tolist() for k, v in details.items()}
-    if st.task == "classification":
+    if served.contract["task"] == "classification":
         out["prediction"] = [int(p) for p in out["prediction"]]
     return out
 
 
-def _answers(st: State, served: Served, arm: str, ids: list[str], out: dict) -> list[dict]:
-    head = (served.version, served.version_name, arm)
-    if st.task == "classification":
-        threshold = float(served.model.threshold)
+def _answers(served: Served, arm: str, ids: list[str], out: dict) -> list[dict]:
+    head, contract = (served.version, served.version_name, arm), served.contract
+    if contract["task"] == "classification":
+        cut = threshold(contract)
         return [{"prediction": p, "prediction_id": i, "model_version": head[0],
                  "version_name": head[1], "arm": head[2], "probability": q,
-                 "threshold": threshold}
+                 "threshold": cut}
                 for p, i, q in zip(out["prediction"], ids, out["probability"], strict=True)]
-    level = float(served.model.interval_level)
+    level = interval_level(contract)
     return [{"prediction": p, "prediction_id": i, "model_version": head[0],
              "version_name": head[1], "arm": head[2],
              "interval": {"lower": lo, "upper": hi, "level": level}}
@@ -134,7 +153,7 @@ def predict(st: State, batch: Batch) -> list[dict]:
         One answer per record, in order.
     """
     n, names, key = batch.size, st.requests.features, st.requests.routing_key
-    request_id = db.new_request_id()
+    request_id = logs.request_id()  # the HTTP request's id (X-Request-Id)
     ids = db.prediction_ids(request_id, range(n))
     routing = _texts(batch.columns[key]) if key in batch.columns else None
     keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
@@ -147,8 +166,8 @@ def predict(st: State, batch: Batch) -> list[dict]:
         positions = None if idx is None else idx.tolist()
         features = arrays if idx is None else {k: v[idx] for k, v in arrays.items()}
         group_ids = _take(ids, positions)
-        out = _score(st, served, arm, features)
-        group = _answers(st, served, arm, group_ids, out)
+        out = _score(served, arm, features)
+        group = _answers(served, arm, group_ids, out)
         if positions is None:
             answers = group
         else:
@@ -194,4 +213,4 @@ def _shadow(st: State, served: Served, features: dict) -> list[tuple]:
     shadow = st.store.challenger
     if not st.settings.SHADOW_MODE or shadow is None or shadow.version == served.version:
         return []
-    return [(shadow, "shadow", _score(st, shadow, "shadow", features))]
+    return [(shadow, "shadow", _score(shadow, "shadow", features))]

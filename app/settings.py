@@ -1,39 +1,29 @@
-"""Server settings: ``conf/serve`` defaults, overridden by the environment, then by ``config``."""
+"""Server settings: defaults, overridden by the environment, then by ``create_app(config)``.
+
+Nothing here reads ``conf/``: what a model means comes from the model it serves (its
+contract), what the server does comes from these settings.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
+import logging
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from caretflow.paths import ROOT
 
-_TRUE = {"1", "true", "yes", "on"}
+log = logging.getLogger(__name__)
 
 
 def _keys(value) -> tuple[str, ...]:
+    """Comma-separated (or listed) keys, stripped, empties dropped."""
     if value is None:
         return ()
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(k.strip() for k in items if k and k.strip())
-
-
-def _bool(value) -> bool:
-    return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
-
-
-def _weights(value) -> tuple[float, float]:
-    parts = [float(p) for p in (value.split(",") if isinstance(value, str) else value)]
-    if len(parts) != 2 or min(parts) < 0 or sum(parts) <= 0:
-        raise ValueError("AB_WEIGHTS must be two non-negative numbers, e.g. 90,10")
-    return parts[0] / sum(parts), parts[1] / sum(parts)
-
-
-def _max_batch(value) -> int:
-    number = int(value)
-    if not 1 <= number <= 65536:  # a prediction id has four hex digits for the position
-        raise ValueError(f"MAX_BATCH must be between 1 and 65536, not {number}")
-    return number
 
 
 def keys_from_file(path: str | None) -> tuple[str, ...]:
@@ -51,15 +41,20 @@ def keys_from_file(path: str | None) -> tuple[str, ...]:
     return tuple(s for s in (ln.split("#", 1)[0].strip() for ln in lines) if s)
 
 
-@dataclass(frozen=True)
-class Settings:
+KEYS = Annotated[tuple[str, ...], NoDecode]  # "k1,k2" in the environment, not JSON
+
+
+class Settings(BaseSettings):
     """Everything the server reads from its configuration (names match the env variables)."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, frozen=True,
+                                      extra="ignore")
 
     MODEL_NAME: str = "churn"
     SERVING_ALIAS: str = "champion"
     CHALLENGER_ALIAS: str = "challenger"
-    API_KEYS: tuple[str, ...] = ()
-    ADMIN_API_KEYS: tuple[str, ...] = ()
+    API_KEYS: KEYS = ()
+    ADMIN_API_KEYS: KEYS = ()
     API_KEYS_FILE: str | None = None
     ADMIN_API_KEYS_FILE: str | None = None
     INSECURE_DEV_MODE: bool = False
@@ -67,7 +62,7 @@ class Settings:
     RATE_LIMIT_STORAGE_URI: str = "memory://"
     PREDICTION_DB_URL: str = f"sqlite:///{ROOT / 'predictions.db'}"
     MLFLOW_TRACKING_URI: str | None = None
-    AB_WEIGHTS: tuple[float, float] = (0.9, 0.1)
+    AB_WEIGHTS: Annotated[tuple[float, float], NoDecode] = (0.9, 0.1)
     SHADOW_MODE: bool = False
     PREDICTION_LOG: bool = True  # off: predictions and inline feedback are not stored
     ALIAS_REFRESH_SECONDS: float = 2.0
@@ -77,9 +72,33 @@ class Settings:
     MAX_BATCH: int = 10_000
     PREDICT_THREADS: int = 2  # cores one large forest batch may use (1: never split)
     DB_BUSY_TIMEOUT_SECONDS: float = 10.0
-    HEALTH_WINDOW_HOURS: float | None = None
+    HEALTH_WINDOW_HOURS: float | None = Field(default=None, gt=0, le=24 * 365)
     BACKGROUND: bool = True
-    extra: dict = field(default_factory=dict)
+    PORT: int = Field(default=8000, ge=1, le=65535)  # read by app/gunicorn.conf.py
+    WORKERS: int = Field(default=2, ge=1)  # read by app/gunicorn.conf.py
+
+    @field_validator("API_KEYS", "ADMIN_API_KEYS", mode="before")
+    @classmethod
+    def _split_keys(cls, value):
+        return _keys(value)
+
+    @field_validator("AB_WEIGHTS", mode="before")
+    @classmethod
+    def _weights(cls, value):
+        try:
+            parts = [float(p) for p in (value.split(",") if isinstance(value, str) else value)]
+        except (TypeError, ValueError):
+            parts = []
+        if len(parts) != 2 or min(parts) < 0 or sum(parts) <= 0:
+            raise ValueError("AB_WEIGHTS must be two non-negative numbers, e.g. 90,10")
+        return parts[0] / sum(parts), parts[1] / sum(parts)
+
+    @field_validator("MAX_BATCH")
+    @classmethod
+    def _max_batch(cls, number: int) -> int:
+        if not 1 <= number <= 65536:  # a prediction id has four hex digits for the position
+            raise ValueError(f"MAX_BATCH must be between 1 and 65536, not {number}")
+        return number
 
     @property
     def client_keys(self) -> tuple[str, ...]:
@@ -92,38 +111,27 @@ class Settings:
         return self.ADMIN_API_KEYS + keys_from_file(self.ADMIN_API_KEYS_FILE)
 
 
-_CONVERT = {
-    "API_KEYS": _keys, "ADMIN_API_KEYS": _keys, "INSECURE_DEV_MODE": _bool, "SHADOW_MODE": _bool,
-    "BACKGROUND": _bool, "AB_WEIGHTS": _weights, "ALIAS_REFRESH_SECONDS": float,
-    "LIVE_METRICS_SECONDS": float, "STARTUP_WAIT_SECONDS": float, "MAX_CONTENT_LENGTH": int,
-    "PREDICTION_LOG": _bool, "MAX_BATCH": _max_batch, "PREDICT_THREADS": int,
-    "DB_BUSY_TIMEOUT_SECONDS": float, "HEALTH_WINDOW_HOURS": float, "PORT": int,
-}
-_FROM_YAML = {"model_name": "MODEL_NAME", "serving_alias": "SERVING_ALIAS"}
-
-
-def load_settings(config: dict | None = None, serve_defaults: dict | None = None) -> Settings:
-    """Merge defaults (``conf/serve``), environment variables and an explicit ``config``.
+def load_settings(config: dict | None = None) -> Settings:
+    """Defaults, then environment variables (empty ones ignored), then ``config``.
 
     Args:
         config: explicit overrides (the ``create_app`` argument); wins over everything.
-        serve_defaults: the composed ``serve`` config group.
+            Unknown names are ignored with a warning.
 
     Returns:
         The frozen settings.
+
+    Raises:
+        ValueError: a setting is invalid (one line per bad setting, values not echoed).
     """
-    names = {f.name for f in fields(Settings)} - {"extra"}
-    values: dict = {}
-    for key, value in (serve_defaults or {}).items():
-        if key in _FROM_YAML and value is not None:
-            values[_FROM_YAML[key]] = value
-    for name in names:
-        if os.environ.get(name) not in (None, ""):
-            values[name] = os.environ[name]
-    extra = {}
-    for key, value in (config or {}).items():
-        (values if key in names else extra)[key] = value
-    for key, value in list(values.items()):
-        if key in _CONVERT and value is not None:
-            values[key] = _CONVERT[key](value)
-    return Settings(**values, extra=extra)
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(Settings.model_fields))
+    if unknown:
+        log.warning("ignoring unknown settings %s", unknown)
+    try:
+        return Settings(**{k: v for k, v in config.items() if k not in unknown})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False, include_input=False))
+        raise ValueError(f"invalid server settings: {problems}") from None

@@ -17,16 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from caretflow.cache import code_version
 from caretflow.config import ROOT, flatten, to_container
+from caretflow.store_uri import tracking_uri
 
 log = logging.getLogger(__name__)
 
 TAG_STEP, TAG_KEY, TAG_DATASET = "caretflow.step", "caretflow.cache_key", "caretflow.dataset"
 PARENT_ENV = "CARETFLOW_PARENT_RUN_ID"
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the repo."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
 
 
 def local_artifact_root(uri: str) -> str | None:

@@ -1,12 +1,11 @@
 """A/B routing: sticky per customer, weights respected, arm recorded; shadow mode."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 import sqlite3
 
 from app.scoring import bucket
-from tests.app_helpers import RECORD, client, headers, running_app, shared_app  # noqa: F401
+from tests.app_helpers import RECORD, headers, running_app
 
 
 def _arms(client, customer_ids) -> list[str]:

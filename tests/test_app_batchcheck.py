@@ -1,5 +1,4 @@
 """The column-wise batch validator accepts only what pydantic accepts, with the same values."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from omegaconf import OmegaConf
 from app.batchcheck import BatchChecker
 from app.errors import field_errors
 from app.schemas import build_models
-from tests.app_helpers import RECORD, client, headers, shared_app  # noqa: F401
+from tests.app_helpers import RECORD, headers
 
 BAD = {
     "bad category": ("Geography", "Atlantis"),
@@ -32,9 +31,11 @@ BAD = {
 @pytest.fixture(scope="module")
 def setup():
     from caretflow.config import compose
+    from caretflow.inference.contract import from_dataset
 
     dataset = OmegaConf.to_container(compose(["profile=quick"]).dataset, resolve=True)
-    return BatchChecker(dataset["schema"], dataset), build_models(dataset["schema"], dataset, 5000)
+    contract = from_dataset(dataset, {"threshold": 0.5})  # what a churn model carries
+    return BatchChecker(contract), build_models(contract, 5000)
 
 
 def _batch(n: int = 50, **changes) -> dict:

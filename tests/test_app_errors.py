@@ -1,11 +1,10 @@
 """One test per class of bad request: JSON errors, never a 500, no internals echoed."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 import pytest
 
-from tests.app_helpers import ADMIN, RECORD, client, headers, running_app, shared_app  # noqa: F401
+from tests.app_helpers import ADMIN, RECORD, headers, running_app
 
 
 def _is_error(r, status: int) -> dict:

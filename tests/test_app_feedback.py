@@ -1,11 +1,11 @@
 """Feedback by prediction id, and live metrics logged back to the originating run."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from tests.app_helpers import RECORD, fresh_app, headers, wait_for  # noqa: F401
+from caretflow.launch import wait_until as wait_for
+from tests.app_helpers import RECORD, headers
 
 
 def test_feedback_reaches_live_metrics_of_the_source_run(fresh_app):
@@ -51,7 +51,7 @@ def test_live_metrics_wait_in_the_outbox_while_mlflow_is_unreachable(fresh_app, 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     down = MlflowClient(tracking_uri="http://127.0.0.1:9")  # nothing listens there
-    offline = LiveMetrics(st.engine, down, "churn", "classification")
+    offline = LiveMetrics(st.engine, down, "churn", st.store.contract_of)
     offline._run_ids[pred["model_version"]] = st.store.default.run_id
     offline.tick()
     with st.engine.connect() as conn:

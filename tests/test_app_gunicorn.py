@@ -1,5 +1,4 @@
 """Real gunicorn with 2 workers: a /load_version through one request reaches every worker."""
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from tests.app_helpers import (
     ensure_challenger,
     headers,
     start_gunicorn,
-    stop,
 )
 
 
@@ -23,7 +21,8 @@ from tests.app_helpers import (
 def test_load_version_is_served_by_every_worker_within_5_s(tiny_registry, tmp_path):
     uri = copy_registry(tiny_registry, tmp_path / "registry")
     ensure_challenger(uri)
-    proc, base = start_gunicorn(tmp_path, uri, workers=2, ALIAS_REFRESH_SECONDS="1")
+    server = start_gunicorn(tmp_path, uri, workers=2, ALIAS_REFRESH_SECONDS="1")
+    base = server.url
     try:
         seen: dict[int, str] = {}
         deadline = time.time() + 60
@@ -50,4 +49,4 @@ def test_load_version_is_served_by_every_worker_within_5_s(tiny_registry, tmp_pa
         metrics = requests.get(f"{base}/metrics", timeout=5).text
         assert "caretflow_predictions_total" in metrics  # multiprocess exposition
     finally:
-        stop(proc)
+        server.stop()

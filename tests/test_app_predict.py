@@ -1,12 +1,11 @@
 """/predict: one record, batches, explicit versions, inline feedback, what gets stored."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
-from tests.app_helpers import RECORD, client, headers, shared_app  # noqa: F401
+from tests.app_helpers import RECORD, headers
 
 FIELDS = {"prediction", "prediction_id", "model_version", "version_name", "arm", "probability",
           "threshold"}

@@ -1,14 +1,18 @@
 """/recommend over a real tiny ratings registry; live interval coverage in /model_health."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from tests.app_helpers import client, headers, running_app, shared_app, wait_for  # noqa: F401
+from caretflow.launch import ROOT, env_with
+from caretflow.launch import wait_until as wait_for
+from tests.app_helpers import headers, running_app
 from tests.conftest import build_registry
 
 
@@ -80,6 +84,14 @@ def test_candidate_items_restrict_the_ranking(rc, ratings_app):
     assert r.json["unknown_items"] == [999999]
 
 
+def test_only_unknown_candidate_items_are_422_not_500(rc):
+    for items in ([999998, 999999], [{"item_id": 999999}]):
+        r = _post(rc, {"user_id": 1, "k": 5, "items": items})
+        assert r.status_code == 422, r.json
+        assert set(r.json) == {"error", "details"} and "none of the items" in r.json["error"]
+        assert {d["field"] for d in r.json["details"]} == {"items"}
+
+
 def test_unknown_user_gets_cold_start_by_item_priors(rc, ratings_app):
     cat = _catalogue(ratings_app)
     r = _post(rc, {"user_id": 987654, "k": 5})
@@ -139,9 +151,13 @@ def test_live_interval_coverage_from_recommendation_feedback(rc, ratings_app, ra
 
 @pytest.mark.slow
 def test_latency_bench_smoke(ratings_uri, tmp_path):
-    from bench.recommend_latency import run
-
-    result = run(ratings_uri, tmp_path, requests=30, seconds=10)
+    out = tmp_path / "recommend_latency.json"
+    proc = subprocess.run([sys.executable, "-m", "bench.recommend_latency", "--tracking-uri",
+                           ratings_uri, "--workdir", str(tmp_path), "--requests", "30",
+                           "--seconds", "10", "--out", str(out)], cwd=ROOT, env=env_with(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
     assert result["requests"] > 0 and result["errors"] == 0 and result["cold_start_share"] < 1
     assert 0 < result["p50_ms"] <= result["p99_ms"] < 2000
 

@@ -1,18 +1,11 @@
 """/versions, /load_version, alias moves picked up in the background, broken versions, /health."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 import time
 
-from tests.app_helpers import (  # noqa: F401
-    ADMIN,
-    RECORD,
-    fresh_app,
-    headers,
-    running_app,
-    wait_for,
-)
+from caretflow.launch import wait_until as wait_for
+from tests.app_helpers import ADMIN, RECORD, headers, running_app
 
 
 def test_versions_lists_every_version_with_metrics_and_ab(fresh_app):

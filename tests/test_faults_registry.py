@@ -2,7 +2,6 @@
 
 The old version keeps serving; /health and /versions say why, without local paths.
 """
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
@@ -12,7 +11,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.app_helpers import RECORD, fresh_app, headers, wait_for  # noqa: F401
+from caretflow.launch import wait_until as wait_for
+from tests.app_helpers import RECORD, headers
 
 
 def _damaged_copy(st, tmp: Path, how: str) -> str:

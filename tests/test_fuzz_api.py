@@ -1,10 +1,9 @@
 """schemathesis over every route of /openapi.json (bounded; ``make fuzz`` runs it deeper)."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
 from bench.fuzz_api import fuzz
-from tests.app_helpers import ADMIN, shared_app  # noqa: F401
+from tests.app_helpers import ADMIN
 
 
 def test_every_route_fuzzed_without_5xx_and_as_documented(shared_app):

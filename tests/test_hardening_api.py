@@ -1,6 +1,5 @@
 """Hardening in-process: API keys (files, roles, constant time, never logged), hostile input,
 no personal data stored, Swagger UI offline."""
-# ruff: noqa: F811 - pytest fixtures imported from tests.app_helpers
 
 from __future__ import annotations
 
@@ -12,16 +11,7 @@ import pytest
 
 from app import auth, create_app
 from app.auth import KeyRing
-from tests.app_helpers import (  # noqa: F401
-    ADMIN,
-    CLIENT,
-    RECORD,
-    app_config,
-    client,
-    headers,
-    running_app,
-    shared_app,
-)
+from tests.app_helpers import ADMIN, CLIENT, RECORD, app_config, headers, running_app
 
 JSON = {"Content-Type": "application/json"}
 

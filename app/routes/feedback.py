@@ -10,6 +10,7 @@ from app import telemetry
 from app.auth import requires
 from app.errors import ApiError
 from app.http import json_body, json_response
+from app.openapi import FeedbackOut, documented, feedback_body
 from app.prediction_log import db, queries
 from app.schemas import validate
 from app.state import state
@@ -19,6 +20,8 @@ bp = Blueprint("feedback", __name__)
 
 @bp.post("/feedback")
 @requires("client")
+@documented("True values for earlier predictions", body=feedback_body, answer=FeedbackOut,
+            status=201, errors=(404, 409))
 def feedback():
     """``{"prediction_id": ..., "true_value": ...}`` or a list of them; all or nothing."""
     st, body = state(), json_body()

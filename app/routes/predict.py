@@ -9,6 +9,7 @@ from app.auth import requires
 from app.batchcheck import Batch, BatchChecker
 from app.errors import ApiError, too_many
 from app.http import json_body, json_response
+from app.openapi import PredictAnswer, documented, predict_body
 from app.schemas import validate
 from app.state import state
 
@@ -16,10 +17,8 @@ bp = Blueprint("predict", __name__)
 
 
 def _checker(st) -> BatchChecker:
-    """The app's column-wise batch validator (pydantic explains what it does not accept)."""
-    if "batch_checker" not in st.cache:
-        st.cache["batch_checker"] = BatchChecker(st.dataset["schema"], st.dataset)
-    return st.cache["batch_checker"]
+    """The serving contract's column-wise batch validator (pydantic explains the rest)."""
+    return st.checker
 
 
 def _from_pydantic(st, model, body: dict) -> Batch:
@@ -32,6 +31,8 @@ def _from_pydantic(st, model, body: dict) -> Batch:
 
 @bp.post("/predict")
 @requires("client")
+@documented("Predict one record or a batch", body=predict_body, answer=PredictAnswer,
+            errors=(404, 409, 503))
 def predict():
     """One flat record, or ``{"records": [...]}``; optional version_name / A/B / true_value."""
     st, body = state(), json_body()

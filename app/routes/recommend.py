@@ -21,6 +21,7 @@ from app.auth import requires
 from app.errors import ApiError, too_many
 from app.http import json_body, json_response
 from app.model_store import Served
+from app.openapi import documented, recommend_body
 from app.prediction_log import db
 from app.schemas import NAME, validate
 from app.state import State, state
@@ -42,21 +43,23 @@ def _typed(record: type[BaseModel], column: str):
 
 
 def request_model(st: State) -> type[BaseModel]:
-    """The pydantic model of a /recommend body for this data set (built once per app).
+    """The pydantic model of a /recommend body for the serving contract (built once per one).
 
     Args:
-        st: the app state; its data set must have a ``recommender`` section.
+        st: the app state; the serving contract must have a ``recommender`` section.
 
     Returns:
         Model with ``user_id``, ``k``, ``exclude_rated``, optional ``items`` (candidate item
         ids, or objects holding the item id), ``version_name`` and ``enable_ab_testing``.
     """
-    if "recommend_request" not in st.cache:
-        rec, record = st.dataset["recommender"], st.requests.record
+    record = st.requests.record
+
+    def build(contract: dict) -> type[BaseModel]:
+        rec = contract["recommender"]
         item = _typed(record, rec["item"])
         ref = create_model("ItemRef", __base__=_Loose, **{rec["item"]: (item, ...)})
         items = Annotated[list[item | ref], Field(min_length=1, max_length=MAX_ITEMS)]
-        st.cache["recommend_request"] = create_model(
+        return create_model(
             "RecommendRequest", __base__=_Loose,
             user_id=(_typed(record, rec["user"]), ...),
             k=(Annotated[StrictInt, Field(ge=1, le=MAX_K)], 10),
@@ -64,7 +67,8 @@ def request_model(st: State) -> type[BaseModel]:
             items=(items | None, None),
             version_name=(NAME | None, None),
             enable_ab_testing=(StrictBool, False))
-    return st.cache["recommend_request"]
+
+    return st.cached("recommend_request", build)
 
 
 def _candidates(model, wanted: list) -> tuple[object, list]:
@@ -129,10 +133,13 @@ def _serving(st: State, req) -> tuple[Served, str]:
 
 @bp.post("/recommend")
 @requires("client")
+@documented("Top-k items for a user (recommender models)", body=recommend_body,
+            errors=(404, 409, 503))
 def recommend():
     """Top-k catalogue items for ``user_id`` (cold start by item priors for unknown users)."""
     st, body = state(), json_body()
-    if not st.dataset.get("recommender"):
+    contract = st.contract
+    if not contract.get("recommender"):
         raise ApiError(404, f"recommend is not supported for {st.store.name} models "
                        "(no users x items)", ["use /predict"])
     items = body.get("items") if isinstance(body, dict) else None
@@ -142,12 +149,17 @@ def recommend():
     served, arm = _serving(st, req)
     model, unknown = served.model, []
     if req.items is not None:
-        item_col = st.dataset["recommender"]["item"]
+        item_col = contract["recommender"]["item"]
         wanted = [i if not isinstance(i, BaseModel) else getattr(i, item_col) for i in req.items]
         model, unknown = _candidates(model, wanted)
     n_items = len(model.catalogue["item_prior"])
+    if not n_items:  # nothing to rank (the model would be asked for zero rows)
+        raise ApiError(422, "none of the items is in the catalogue of version "
+                       f"{served.version} ({served.version_name})",
+                       [{"field": "items", "message": f"unknown item {i!r}",
+                         "type": "unknown_item"} for i in unknown[:20]])
     start = time.perf_counter()
-    answer = rank(model, req.user_id, min(req.k, max(n_items, 1)), req.exclude_rated)
+    answer = rank(model, req.user_id, min(req.k, n_items), req.exclude_rated)
     tel = telemetry.get()
     tel.predict_latency.labels(served.version, arm).observe(time.perf_counter() - start)
     tel.predictions.labels(served.version, arm).inc(len(answer["items"]))

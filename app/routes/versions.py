@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from flask import Blueprint, request
 
 from app.auth import HEADER, key_id, requires
+from app.contracts import require_same, tag_differences
 from app.errors import ApiError
 from app.http import json_response
 from app.model_store import LoadError
+from app.openapi import documented
+from app.registry_calls import RegistryUnavailable, unavailable
 from app.state import state
 
 bp = Blueprint("versions", __name__)
@@ -23,10 +26,16 @@ def _metrics(client, run_id: str) -> tuple[dict, dict]:
 
 @bp.get("/versions")
 @requires("client")
+@documented("Registered versions, aliases, metrics, A/B set-up", errors=(503,))
 def versions():
-    """Every registered version with aliases, test and live metrics, and the A/B set-up."""
+    """Every registered version with aliases, test and live metrics, and the A/B set-up.
+
+    ``contract_mismatch`` lists why a version cannot serve beside the default one (from
+    its registry tags; empty when it can).
+    """
     st = state()
     store, client = st.store, st.store.client
+    serving = store.default.contract if store.default else None
     try:
         found = client.search_model_versions(f"name = '{store.name}'")
         by_version: dict[str, list[str]] = {}
@@ -42,9 +51,11 @@ def versions():
                 "gate": mv.tags.get("gate"), "run_id": mv.run_id,
                 "test_metrics": test, "live_metrics": live,
                 "load_error": store.load_errors.get(str(mv.version)),
+                "task": mv.tags.get("task"), "schema_digest": mv.tags.get("schema_digest"),
+                "contract_mismatch": tag_differences(serving, mv.tags),
             })
     except Exception:  # noqa: BLE001 - registry down
-        raise ApiError(503, "model registry unreachable", [store.registry_error or ""]) from None
+        raise unavailable(RegistryUnavailable(store.registry_error or "")) from None
     champion, challenger = st.settings.AB_WEIGHTS
     return json_response({
         **store.status(), "versions": rows,
@@ -56,18 +67,25 @@ def versions():
 
 @bp.post("/load_version/<version_name>")
 @requires("admin")
+@documented("Point the serving alias at a version", errors=(404, 409, 503))
 def load_version(version_name: str):
-    """Point the serving alias at a version (alias or number); every worker follows."""
+    """Point the serving alias at a version (alias or number); every worker follows.
+
+    404 unknown, 409 unloadable or of another contract, 503 while the registry is down.
+    """
     st = state()
     store = st.store
-    version = store.resolve(version_name)
-    if version is None:
-        raise ApiError(404, f"unknown version_name '{version_name}'")
     previous = store.default.version if store.default else None
     tags = {"caretflow.serving_set_by": key_id(request.headers.get(HEADER, "insecure-dev")),
             "caretflow.serving_set_at": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
+        version = store.resolve(version_name)
+        if version is None:
+            raise ApiError(404, f"unknown version_name '{version_name}'")
+        require_same(store, store.get(version))
         served = store.move_alias(version, tags)
+    except RegistryUnavailable as exc:
+        raise unavailable(exc) from None
     except LoadError as exc:
         raise ApiError(409, f"version {version} cannot be loaded; nothing changed",
                        [str(exc)]) from None
