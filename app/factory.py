@@ -20,8 +20,20 @@ from app.background import Periodic
 from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
 from app.model_store import ModelStore
+from app.observer import Observer
 from app.prediction_log.db import analyze, checkpoint, make_engine
-from app.routes import docs, feedback, health, model_health, predict, recommend, versions
+from app.routes import (
+    ab_test,
+    docs,
+    feedback,
+    health,
+    inference_v2,
+    mlflow_protocol,
+    model_health,
+    predict,
+    recommend,
+    versions,
+)
 from app.settings import load_settings
 from app.state import State
 from caretflow.store_uri import tracking_uri
@@ -29,7 +41,8 @@ from caretflow.store_uri import tracking_uri
 CHECKPOINT_SECONDS = 1.0  # SQLite prediction log: WAL copied back off the request path
 ANALYZE_SECONDS = 600.0  # ... and its planner statistics refreshed
 log = logging.getLogger("app")
-OPEN_BLUEPRINTS = (health.bp, docs.bp)  # no key, no rate limit (health, metrics, docs)
+OPEN_BLUEPRINTS = (health.bp, docs.bp,  # no key, no rate limit (health, metrics, docs)
+                   mlflow_protocol.open_bp, inference_v2.open_bp)
 
 
 def build(config: dict | None) -> Flask:
@@ -57,7 +70,10 @@ def build(config: dict | None) -> Flask:
     register_error_handlers(app)
     _limits(app, settings)
     for bp in (predict.bp, recommend.bp, feedback.bp, versions.bp, health.bp,
-               model_health.bp, docs.bp):
+               model_health.bp, ab_test.bp, docs.bp):
+        app.register_blueprint(bp)
+    for bp in (mlflow_protocol.bp, mlflow_protocol.open_bp, inference_v2.bp,
+               inference_v2.open_bp):  # drop-in protocols (docs/serving.md)
         app.register_blueprint(bp)
     _telemetry_hooks(app)
     _start(st)
@@ -104,6 +120,7 @@ def _start(st: State) -> None:
         log.warning("no model loaded yet (%s); /health answers 503 until one is",
                     st.store.registry_error or "still loading")
     st.tasks.append(Periodic("live-metrics", settings.LIVE_METRICS_SECONDS, st.live.tick).start())
+    st.tasks.append(Periodic("observe", settings.OBSERVE_SECONDS, Observer(st).tick).start())
     st.tasks.append(Periodic("wal-checkpoint", CHECKPOINT_SECONDS,
                              functools.partial(checkpoint, st.engine)).start())
     st.tasks.append(Periodic("db-analyze", ANALYZE_SECONDS,

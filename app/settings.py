@@ -76,8 +76,18 @@ class Settings(BaseSettings):
     BACKGROUND: bool = True
     PORT: int = Field(default=8000, ge=1, le=65535)  # read by app/gunicorn.conf.py
     WORKERS: int = Field(default=2, ge=1)  # read by app/gunicorn.conf.py
+    # Observe and act (docs/monitoring.md)
+    OBSERVE_SECONDS: float = Field(default=10.0, gt=0)  # gauges, alerts, A/B verdict
+    ALERT_WEBHOOK_URLS: KEYS = ()
+    ALERT_RECOVERY_SECONDS: float = Field(default=300.0, ge=0)  # recovery must hold this long
+    ALERT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+    AB_AUTO_PROMOTE: bool = False
+    AB_MIN_EFFECT: float | None = Field(default=None, gt=0)  # default per metric
+    AB_ALPHA: float = Field(default=0.05, gt=0, lt=0.5)
+    AB_POWER: float = Field(default=0.8, gt=0.5, lt=1)
+    PREVIOUS_ALIAS: str = "previous"
 
-    @field_validator("API_KEYS", "ADMIN_API_KEYS", mode="before")
+    @field_validator("API_KEYS", "ADMIN_API_KEYS", "ALERT_WEBHOOK_URLS", mode="before")
     @classmethod
     def _split_keys(cls, value):
         return _keys(value)

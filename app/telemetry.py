@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -11,6 +12,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -29,11 +31,36 @@ class Telemetry:
     feedback: Counter
     load_failures: Counter
     live_metrics_logged: Counter
+    live_metric: Gauge
+    labels: Gauge
+    drift_psi: Gauge
+    model_status: Gauge
+    ab_decision: Gauge
+    gate_min: Gauge
+    gate_max: Gauge
+    min_labels: Gauge
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
+    # Every worker's background loop computes the same values from the shared log: the
+    # exposition keeps the most recent of the live workers.
+    return Gauge(name, doc, labels, multiprocess_mode="livemostrecent")
+
+
+_LOCK = threading.Lock()
+
+
+def get() -> Telemetry:
+    """The metric families, created once per process on first use.
+
+    Thread-safe: the background loops and the request threads may ask first together.
+    """
+    with _LOCK:
+        return _create()
 
 
 @lru_cache(maxsize=1)
-def get() -> Telemetry:
-    """The metric families, created once per process on first use."""
+def _create() -> Telemetry:
     return Telemetry(
         requests=Counter("caretflow_http_requests_total", "HTTP requests",
                          ["route", "method", "status"]),
@@ -49,6 +76,22 @@ def get() -> Telemetry:
                               ["version"]),
         live_metrics_logged=Counter("caretflow_live_metrics_logged_total",
                                     "Live metric values logged to MLflow"),
+        live_metric=_gauge("caretflow_live_metric", "Live metric over the health window",
+                           ["model", "version", "arm", "metric"]),
+        labels=_gauge("caretflow_labels", "Labelled records in the health window",
+                      ["model", "version", "arm"]),
+        drift_psi=_gauge("caretflow_drift_psi", "PSI of recent inputs vs the training reference",
+                         ["model", "version", "feature"]),
+        model_status=_gauge("caretflow_model_status", "1 for the version's current status",
+                            ["model", "version", "status"]),
+        ab_decision=_gauge("caretflow_ab_decision", "1 for the A/B test's current decision",
+                           ["model", "decision"]),
+        gate_min=_gauge("caretflow_gate_min", "Gate floor of a metric", ["model", "version",
+                                                                          "metric"]),
+        gate_max=_gauge("caretflow_gate_max", "Gate ceiling of a metric", ["model", "version",
+                                                                            "metric"]),
+        min_labels=_gauge("caretflow_min_labels", "Labels needed before health is judged",
+                          ["model", "version"]),
     )
 
 

@@ -103,7 +103,7 @@ def estimate(metric: str, y, score, pred=None) -> tuple[float, float]:
 def interval(value: float, variance: float, level: float = 0.95) -> dict[str, float]:
     """A normal-approximation interval ``{value, ci_low, ci_high}``."""
     half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(max(variance, 0.0))
-    return {"value": value, "ci_low": value - half, "ci_high": value + half}
+    return {"value": float(value), "ci_low": float(value - half), "ci_high": float(value + half)}
 
 
 def msprt(diff: float, variance: float, tau: float, alpha: float) -> dict[str, float]:
@@ -119,8 +119,8 @@ def msprt(diff: float, variance: float, tau: float, alpha: float) -> dict[str, f
     log_lr = 0.5 * math.log(v / (v + t2)) + diff**2 * t2 / (2 * v * (v + t2))
     p_value = min(1.0, math.exp(-log_lr)) if log_lr < 700 else 0.0
     half = math.sqrt(2 * v * (v + t2) / t2 * (math.log(1 / alpha) + 0.5 * math.log((v + t2) / v)))
-    return {"value": diff, "ci_low": diff - half, "ci_high": diff + half, "p_value": p_value,
-            "half_width": half}
+    return {"value": float(diff), "ci_low": float(diff - half), "ci_high": float(diff + half),
+            "p_value": float(p_value), "half_width": half}
 
 
 def needed_per_arm(unit_variance: float, effect: float, alpha: float, power: float,
@@ -154,6 +154,8 @@ def min_detectable_effect(unit_variance: float, n: int, tau: float, alpha: float
 
 def _arm(metrics: list[str], arm: dict) -> dict:
     out = {"version": arm["version"], "labels": len(arm["y"]), "metrics": {}}
+    if len(arm["y"]) < 2:
+        return {**out, "metrics": dict.fromkeys(metrics)}
     for metric in metrics:
         try:
             out["metrics"][metric] = interval(*estimate(metric, arm["y"], arm["score"],
@@ -252,5 +254,6 @@ def verdict(metric: str, metrics: list[str], champion: dict, challenger: dict,
         decision = "insufficient_data"
     test.pop("half_width")
     out.update(difference=test, needed_per_arm=needed, paired=is_paired, decision=decision,
-               min_detectable_effect=min_detectable_effect(unit, n, effect, alpha, power))
+               min_detectable_effect=float(min_detectable_effect(unit, n, effect, alpha,
+                                                                 power)))
     return out

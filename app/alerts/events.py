@@ -68,7 +68,7 @@ def record_event(engine: Engine, kind: str, model_name: str, version: str | None
 
 def observe(engine: Engine, model_name: str, version: str, kind: str, status: str,
             alert_for, urls: tuple[str, ...], hold_seconds: float = 0.0,
-            now: float | None = None) -> dict | None:
+            now: float | None = None, alert_version: str | None = None) -> dict | None:
     """Record the status just computed for one version; alert when it has changed.
 
     Args:
@@ -83,6 +83,7 @@ def observe(engine: Engine, model_name: str, version: str, kind: str, status: st
         hold_seconds: how long a new status must hold before a ``Change`` with ``hold``
             counts (no flapping); other changes count at once.
         now: the time (tests).
+        alert_version: the model version the alert names (default ``version``).
 
     The first observation moves from ``unknown``, so a version that is degraded when first
     seen raises its alert too.
@@ -124,7 +125,8 @@ def observe(engine: Engine, model_name: str, version: str, kind: str, status: st
                 return None  # another worker moved it
             if change is None:
                 return None
-            return add_alert(conn, change.kind, model_name, version, status, change.text,
+            return add_alert(conn, change.kind, model_name, alert_version or version, status,
+                             change.text,
                              change.details, urls,
                              key=f"{kind}:{row.status}->{status}@{row.changed_at}", now=now)
     except IntegrityError:
@@ -149,7 +151,7 @@ def recent(engine: Engine, limit: int = 100, model_name: str | None = None) -> l
     if model_name is not None:
         query = query.where(a.c.model_name == model_name)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+        rows = [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(query)]
         ids = [r["alert_id"] for r in rows]
         sent: dict[str, list] = {}
         if ids:

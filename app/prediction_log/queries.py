@@ -82,6 +82,20 @@ def labelled(engine: Engine, model_name: str, version: str | None = None, since:
         return list(conn.execute(query))
 
 
+def labelled_by_arm(engine: Engine, model_name: str, since: float,
+                    limit: int = 200_000) -> dict[tuple[str, str], list]:
+    """Labelled scores since ``since`` grouped by ``(version, arm)``."""
+    query = (select(labels.c.model_version, labels.c.arm, labels.c.prediction,
+                    labels.c.probability, labels.c.lower, labels.c.upper, labels.c.true_value)
+             .where(labels.c.model_name == model_name, labels.c.created_at >= since)
+             .order_by(labels.c.seq.desc()).limit(limit))
+    out: dict[tuple[str, str], list] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            out.setdefault((row.model_version, row.arm), []).append(row)
+    return out
+
+
 def prediction_counts(engine: Engine, model_name: str, since: float) -> dict[str, int]:
     """Scored records per version since ``since`` (shadow scores included)."""
     g = prediction_groups
