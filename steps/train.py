@@ -10,11 +10,12 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.inspection import permutation_importance
 
-from caretflow import plots, registry, runtime, tracking
+from caretflow import compute, plots, registry, runtime, tracking
 from caretflow.cache import preprocess_key, train_key
 from caretflow.config import normalise_argv
-from caretflow.data import tables as D
-from caretflow.modelling.build import FitResult, fit_version
+from caretflow.data import tables
+from caretflow.inference.contract import ContractError
+from caretflow.modelling.build import FitResult, fit_version, model_contract
 from steps.preprocess import load_split, preprocess
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,29 @@ def resolve_preprocess_run(cfg: DictConfig, experiment_id: str) -> str:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Train the configured version; return run id, registered version and CV metrics."""
-    ds = cfg.dataset
+    """Train the configured version; return run id, registered version and CV metrics.
+
+    The version is registered under ``registry.name`` (default: the data set's name).
+
+    Raises:
+        ContractError: that name already holds versions of another task or input schema;
+            checked before anything runs, so nothing is trained, logged or registered.
+    """
+    ds, name = cfg.dataset, cfg.registry.name
+    compute.check(cfg)  # an unreachable cluster fails before any work
     experiment_id = tracking.setup(ds.name)
+    registry.check_contract(name, model_contract(cfg))
     pre_id = resolve_preprocess_run(cfg, experiment_id)
     train_df = load_split(pre_id, "train")
-    X, y = train_df[D.feature_columns(ds)], train_df[ds.target]
+    X, y = train_df[tables.feature_columns(ds)], train_df[ds.target]
     key = train_key(cfg, pre_id)
-    with tracking.step_run("train", cfg, key, run_name=f"train-{cfg.version_name}") as run:
-        mlflow.set_tags({"version_name": cfg.version_name, "preprocess_run_id": pre_id})
+    with (
+        compute.session(cfg),
+        tracking.step_run("train", cfg, key, run_name=f"train-{cfg.version_name}") as run,
+    ):
+        mlflow.set_tags(
+            {"version_name": cfg.version_name, "preprocess_run_id": pre_id, "registered_name": name}
+        )
         log.info(
             "%s: training on %d rows (%s, %s profile)",
             cfg.version_name,
@@ -62,7 +77,7 @@ def train(cfg: DictConfig) -> dict:
         version = registry.log_and_register(
             result.model,
             X,
-            ds.name,
+            name,
             cfg.version_name,
             tags={
                 "version_name": cfg.version_name,
@@ -110,7 +125,11 @@ def _importances(result: FitResult, X, y):
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m steps.train version=v2_random_forest`` (or ``-m``)."""
     runtime.freeze_imports()
-    train(cfg)
+    try:
+        train(cfg)
+    except ContractError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

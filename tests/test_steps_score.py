@@ -161,16 +161,17 @@ def test_mlflow_run_score_entry_point(tiny_registry, scoring_input, tmp_path):
     small = tmp_path / "small.csv"
     pd.read_csv(scoring_input["csv"], nrows=50).to_csv(small, index=False)
     out = tmp_path / "cli-out"
-    cmd = [str(BIN / "mlflow"), "run", ".", "-e", "score", "--env-manager", "local",
-           "--experiment-name", "caretflow-churn", "-P", "model=churn@champion",
-           "-P", f"input={small}", "-P", f"output={out}", "-P", "keep=CustomerId,Surname"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(tiny_registry["uri"]),
-                          capture_output=True, text=True, timeout=300)
+    def run(model: str):
+        cmd = [str(BIN / "mlflow"), "run", ".", "-e", "score", "--env-manager", "local",
+               "--experiment-name", "caretflow-churn", "-P", f"model={model}",
+               "-P", f"input={small}", "-P", f"output={out}", "-P", "keep=CustomerId,Surname"]
+        return subprocess.run(cmd, cwd=ROOT, env=env_with(tiny_registry["uri"]),
+                              capture_output=True, text=True, timeout=300)
+
+    proc = run("churn@champion")
     assert proc.returncode == 0, proc.stderr[-3000:]
     scored = pd.read_parquet(out)
     assert len(scored) == 50 - 3  # rows 3, 10, 11 of the file are bad
     assert list(scored.columns)[-2:] == ["CustomerId", "Surname"]
-    bad = subprocess.run([*cmd[:-2], "-P", "model=churn@nope"], cwd=ROOT,
-                         env=env_with(tiny_registry["uri"]), capture_output=True, text=True,
-                         timeout=300)
+    bad = run("churn@nope")
     assert bad.returncode != 0 and "unknown model 'churn@nope'" in bad.stderr
