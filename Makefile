@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)
 # `mlflow run` starts the steps with `python`: make it the project's interpreter.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run train serve ui test test-fast lint bench clean
+.PHONY: setup system-deps run train serve ui test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# Debian packages for some tests and the benchmarks (wrk, ab, promtool, chromium); root + apt-get.
+# Never fails: a package it cannot install is a loud warning, and the tests needing it skip.
+system-deps:
+	@bash .ci/system-deps
 
 train: setup
 	$(BIN)/python -m caretflow.tracking ensure-experiment $(DATASET)
@@ -33,6 +39,31 @@ serve: setup
 	exec $(BIN)/gunicorn -c app/gunicorn.conf.py 'app:create_app()'
 
 run: train serve
+
+# Batch scoring (docs/scale-out.md): make score INPUT='data/*.csv' OUTPUT=scores.parquet
+#   [MODEL=churn@champion KEEP=CustomerId COMPUTE=dask] (dask: DASK_SCHEDULER_ADDRESS).
+.PHONY: score
+MODEL ?= $(DATASET)@champion
+KEEP ?=
+COMPUTE ?= local
+SCORE_NAME = $(firstword $(subst @, ,$(subst /, ,$(MODEL))))
+score: setup
+	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "usage: make score INPUT=<file, folder or glob> OUTPUT=<folder or .parquet> [MODEL=name@alias KEEP=cols COMPUTE=local|dask]"; exit 1; }
+	$(BIN)/python -m caretflow.tracking ensure-experiment $(SCORE_NAME)
+	$(BIN)/mlflow run . -e score --env-manager local --experiment-name caretflow-$(SCORE_NAME) \
+		-P model=$(MODEL) -P input="$(INPUT)" -P output="$(OUTPUT)" -P keep="$(KEEP)" \
+		-P compute=$(COMPUTE) -P overrides="$(OVERRIDES)"
+
+# Monitoring report of a model's prediction log (docs/monitoring.md):
+#   make monitor [MODEL_NAME=churn WINDOW_HOURS=24 PREDICTION_DB=sqlite:///...]
+.PHONY: monitor
+MODEL_NAME ?= $(DATASET)
+WINDOW_HOURS ?= 24
+PREDICTION_DB ?= $(PREDICTION_DB_URL)
+monitor: setup
+	$(BIN)/python -m caretflow.tracking ensure-experiment $(MODEL_NAME)
+	$(BIN)/mlflow run . -e monitor --env-manager local --experiment-name caretflow-$(MODEL_NAME) \
+		-P model=$(MODEL_NAME) -P window_hours=$(WINDOW_HOURS) -P prediction_db="$(PREDICTION_DB)"
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlartifacts --port 5000
@@ -50,8 +81,7 @@ lint: setup
 BENCH_WORK ?= /tmp/caretflow-bench
 BENCH_URI = sqlite:///$(BENCH_WORK)/registry/mlflow.db
 bench: setup
-	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) \
-		|| echo "wrk not installed: the serving bench uses its Python load client"
+	@command -v wrk >/dev/null || echo "wrk not installed (make system-deps): the serving bench uses its Python load client"
 	$(BIN)/python -m bench.registry --workdir $(BENCH_WORK)/registry
 	$(BIN)/python -m bench.serve_floor --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_compare --tracking-uri $(BENCH_URI)

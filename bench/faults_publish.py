@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from bench.faults_env import BIN, ROOT, child_env
+from caretflow.launch import BIN, ROOT
+from caretflow.launch import env_with as child_env
 
 
 def publish(src_uri: str, dst_uri: str, name: str = "churn") -> dict[str, str]:

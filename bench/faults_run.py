@@ -25,15 +25,10 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from bench import load_mixed
-from bench.faults_env import (
-    CLIENT_KEY,
-    ROOT,
-    Gunicorn,
-    TrackingServer,
-    copy_sqlite_store,
-    wait_until,
-)
+from bench.faults_env import CLIENT_KEY, Gunicorn
 from bench.faults_publish import publish as publish_registry
+from caretflow.launch import ROOT, copy_sqlite_store, wait_until
+from caretflow.launch import MlflowServer as TrackingServer
 
 log = logging.getLogger("bench.faults_run")
 RESULTS = ROOT / "bench" / "results" / "reliability"

@@ -6,7 +6,7 @@ server``, ``PREDICTION_DB_URL`` and ``RATE_LIMIT_STORAGE_URI``. Measured: how lo
 through either instance lands in one live-metric series, and whether one rate limit holds
 across all three workers.
 
-    python -m bench.faults_scaleout --prediction-db postgresql+psycopg2://postgres@127.0.0.1/x
+    python -m bench.faults_scaleout --prediction-db postgresql://postgres@127.0.0.1/x
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from pathlib import Path
 import requests
 from mlflow.tracking import MlflowClient
 
-from bench.faults_env import ADMIN_KEY, CLIENT_KEY, ROOT, Gunicorn, TrackingServer, wait_until
+from bench.faults_env import ADMIN_KEY, CLIENT_KEY, Gunicorn
 from bench.load_mixed import RECORD
+from caretflow.launch import ROOT, wait_until
+from caretflow.launch import MlflowServer as TrackingServer
 
 log = logging.getLogger("bench.faults_scaleout")
 LIMIT = 200  # per key and hour, shared through Redis

@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from app import create_app
-    from bench.faults_env import copy_sqlite_store
+    from caretflow.launch import copy_sqlite_store
 
     with tempfile.TemporaryDirectory(prefix="caretflow-fuzz-") as tmp:
         uri = args.tracking_uri

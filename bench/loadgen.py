@@ -7,10 +7,13 @@ client is also bounded in request count.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
+import logging
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -147,3 +150,23 @@ def load(target: Target, connections: int, seconds: float, tool: str = "auto",
     if tool == "wrk" or (tool == "auto" and have_wrk()):
         return run_wrk(target, connections, seconds)
     return run_python(target, connections, seconds, max_requests)
+
+
+def main() -> None:
+    """Command line: one bounded load run against a URL; prints the figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("--body", default="{}", help="JSON request body")
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--tool", default="auto", choices=["auto", "wrk", "python"])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    result = load(Target(args.url, args.body.encode()), args.connections, args.seconds,
+                  args.tool, args.max_requests)
+    logging.getLogger("bench.loadgen").info(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

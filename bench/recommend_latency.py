@@ -103,13 +103,12 @@ def measure(base: str, key: str, requests: int = 500, seconds: float = 60.0, k: 
 
 def run(tracking_uri: str, workdir: Path, requests: int, seconds: float, workers: int = 2) -> dict:
     """Start gunicorn over ``tracking_uri``, measure, stop it; the result with its setting."""
-    from tests.app_helpers import CLIENT, start_gunicorn, stop
+    from bench.servers import BENCH_KEY
+    from caretflow.launch import Gunicorn
 
-    proc, base = start_gunicorn(workdir, tracking_uri, workers=workers, MODEL_NAME="ratings")
-    try:
-        figures = measure(base, CLIENT, requests, seconds)
-    finally:
-        stop(proc)
+    with Gunicorn(workdir, tracking_uri, workers=workers, MODEL_NAME="ratings",
+                  API_KEYS=BENCH_KEY).start() as server:
+        figures = measure(server.url, BENCH_KEY, requests, seconds)
     return {**figures, "workers": workers, "prediction_log": True, "connection": "new per request",
             "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
             "target_p50_ms": TARGET_P50_MS, "meets_target": figures["p50_ms"] <= TARGET_P50_MS,

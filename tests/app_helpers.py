@@ -1,21 +1,15 @@
-"""Helpers for the serving tests: records, app config, a private registry copy, gunicorn."""
+"""Helpers for the serving tests: keys, records, app config, a private registry copy.
+
+The fixtures built on them (``shared_app``, ``client``, ``fresh_app``) are in conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
-import requests
+from caretflow.launch import Gunicorn, copy_sqlite_store
 
-from caretflow.launch import free_port
-from caretflow.launch import wait_until as wait_for  # noqa: F401 - re-exported for the tests
-
-ROOT = Path(__file__).resolve().parent.parent
 CLIENT, ADMIN = "client-key-for-tests", "admin-key-for-tests"
 RECORD = {"CreditScore": 619, "Geography": "France", "Gender": "Female", "Age": 42, "Tenure": 2,
           "Balance": 0.0, "NumOfProducts": 1, "HasCrCard": 1, "IsActiveMember": 1,
@@ -28,10 +22,7 @@ def headers(key: str = CLIENT) -> dict:
 
 def copy_registry(registry: dict, dest: Path) -> str:
     """A private copy of the session registry's store (artifacts are shared read-only)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    src = Path(registry["uri"].removeprefix("sqlite:///"))
-    shutil.copy(src, dest / "mlflow.db")
-    return f"sqlite:///{dest / 'mlflow.db'}"
+    return copy_sqlite_store(registry["uri"], dest)
 
 
 def ensure_challenger(uri: str) -> None:
@@ -54,47 +45,10 @@ def app_config(tmp: Path, **overrides) -> dict:
     return cfg
 
 
-
-
-def start_gunicorn(tmp: Path, tracking_uri: str, workers: int = 2, **env) -> tuple:
-    """Start gunicorn on a free loopback port; returns (process, base URL) once healthy."""
-    port = free_port()
-    full = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PORT": str(port),
-            "WORKERS": str(workers), "API_KEYS": CLIENT, "ADMIN_API_KEYS": ADMIN,
-            "PREDICTION_DB_URL": f"sqlite:///{tmp / 'predictions.db'}",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"), "PYTHONPATH": str(ROOT),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            **env}
-    (tmp / "prom").mkdir(exist_ok=True)
-    log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c",
-                             "app/gunicorn.conf.py", "app:create_app()"],
-                            cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((tmp / "gunicorn.log").read_text()[-3000:])
-        try:
-            if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, base
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    stop(proc)
-    raise RuntimeError("gunicorn did not become healthy:\n" +
-                       (tmp / "gunicorn.log").read_text()[-3000:])
-
-
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
+def start_gunicorn(tmp: Path, tracking_uri: str, workers: int = 2, **env) -> Gunicorn:
+    """Gunicorn with the test keys on a free loopback port, started and healthy."""
+    return Gunicorn(tmp, tracking_uri, workers=workers, API_KEYS=CLIENT, ADMIN_API_KEYS=ADMIN,
+                    **env).start(90)
 
 
 class running_app:  # noqa: N801 - used as a context manager
@@ -127,22 +81,3 @@ class running_app:  # noqa: N801 - used as a context manager
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = self.saved[1]
-
-
-@pytest.fixture(scope="module")
-def shared_app(tiny_registry, tmp_path_factory):
-    """One app per test module (for tests that do not move aliases)."""
-    with running_app(tiny_registry, tmp_path_factory.mktemp("app")) as app:
-        yield app
-
-
-@pytest.fixture
-def client(shared_app):
-    return shared_app.test_client()
-
-
-@pytest.fixture
-def fresh_app(tiny_registry, tmp_path):
-    """A private app for one test (its registry copy may be changed freely)."""
-    with running_app(tiny_registry, tmp_path) as app:
-        yield app

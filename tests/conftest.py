@@ -1,4 +1,6 @@
-"""Shared fixtures: the real composed config and a tiny real registry (temporary SQLite store)."""
+"""Shared fixtures: the real composed config, a tiny real registry (temporary SQLite store)
+and in-process apps over private copies of it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from caretflow.config import ROOT, compose
+from tests.app_helpers import running_app
 
 # Steps started by `mlflow run` call `python`: make it this interpreter.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -51,18 +54,59 @@ def _preprocess_id(results: dict) -> str:
     return MlflowClient().get_run(run_id).data.tags["preprocess_run_id"]
 
 
-@pytest.fixture(scope="session")
-def tiny_registry(tmp_path_factory):
-    """Session registry: churn v2_random_forest + v4_xgboost with champion and challenger."""
-    root = tmp_path_factory.mktemp("registry")
+def _registry_in(root: Path, dataset: str, versions: list[str]) -> dict:
+    """``build_registry`` on a new SQLite store in ``root``; the environment restored after."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
-        info = build_registry("churn", ["v2_random_forest", "v4_xgboost"])
+        info = build_registry(dataset, versions)
     finally:
         if saved is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved
     return {"uri": uri, "root": root, "repo": ROOT, **info}
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory):
+    """Session registry: churn v2_random_forest + v4_xgboost with champion and challenger."""
+    return _registry_in(tmp_path_factory.mktemp("registry"), "churn",
+                        ["v2_random_forest", "v4_xgboost"])
+
+
+@pytest.fixture(scope="session")
+def ratings_uri(tmp_path_factory):
+    """A ratings registry (v2_random_forest, champion) on its own SQLite store."""
+    return _registry_in(tmp_path_factory.mktemp("ratings"), "ratings", ["v2_random_forest"])["uri"]
+
+
+@pytest.fixture(scope="module")
+def shared_app(tiny_registry, tmp_path_factory):
+    """One app per test module (for tests that do not move aliases)."""
+    with running_app(tiny_registry, tmp_path_factory.mktemp("app")) as app:
+        yield app
+
+
+@pytest.fixture
+def client(shared_app):
+    """A Flask test client of the module's shared app."""
+    return shared_app.test_client()
+
+
+@pytest.fixture
+def fresh_app(tiny_registry, tmp_path):
+    """A private app for one test (its registry copy may be changed freely)."""
+    with running_app(tiny_registry, tmp_path) as app:
+        yield app
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A real Dask scheduler and two single-threaded workers on loopback (tests/dask_cluster)."""
+    from tests.dask_cluster import DaskCluster
+
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask")).start()
+    yield cluster
+    cluster.stop()

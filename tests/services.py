@@ -13,9 +13,9 @@ REDIS = "redis://127.0.0.1:6379"
 
 def _postgres_error() -> str | None:
     try:
-        import psycopg2
+        import psycopg
 
-        psycopg2.connect(PG_ADMIN, connect_timeout=2).close()
+        psycopg.connect(PG_ADMIN, connect_timeout=2).close()
     except Exception as exc:  # noqa: BLE001 - any failure means "absent"
         return f"PostgreSQL not reachable at 127.0.0.1:5432 ({type(exc).__name__})"
     return None
@@ -49,19 +49,14 @@ def require_redis() -> None:
 def fresh_database(prefix: str = "caretflow"):
     """A new PostgreSQL database for one test; yields its SQLAlchemy URL, drops it after.
 
-    The URL names the driver (``postgresql+psycopg2://``): SQLAlchemy 2.1 would pick
-    psycopg 3 for a bare ``postgresql://``, which is not installed.
+    The URL is a bare ``postgresql://``: SQLAlchemy 2.1 takes psycopg 3 for it, as installed.
     """
-    import psycopg2
+    import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

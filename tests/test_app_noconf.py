@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from caretflow.launch import BIN, ROOT, env_with, free_port, stop_process, wait_until
+from caretflow.launch import BIN, ROOT, ServerProcess, env_with, free_port
 from tests.app_helpers import ADMIN, CLIENT, RECORD, copy_registry, headers
-from tests.test_app_recommend import ratings_uri  # noqa: F401 - the module's ratings registry
 
 pytestmark = pytest.mark.slow
 SHADOW = 'raise ImportError("the server must not import {name}")\n'
@@ -40,33 +38,7 @@ def post_request(worker, req, environ, resp):
 '''
 
 
-class _Server:
-    """gunicorn started in ``root`` (not the repo: its working directory lands on sys.path)."""
-
-    def __init__(self, root: Path, command: list[str], env: dict, port: int, log: Path):
-        self.url, self.log = f"http://127.0.0.1:{port}", log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(command, cwd=root, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT)
-
-    def _ready(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/health", timeout=3).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def start(self) -> _Server:
-        if not wait_until(lambda: self.proc.poll() is not None or self._ready(), 120, 0.3) \
-                or self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError(self.log.read_text(errors="replace")[-3000:])
-        return self
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def _server(tmp: Path, uri: str, model: str) -> tuple[_Server, Path, Path]:
+def _server(tmp: Path, uri: str, model: str) -> tuple[ServerProcess, Path, Path]:
     """gunicorn from ``tmp/server`` (app/ and caretflow/ only) serving ``model``."""
     root, probes = tmp / "server", tmp / "probes"
     for part in ("app", "caretflow"):
@@ -84,7 +56,8 @@ def _server(tmp: Path, uri: str, model: str) -> tuple[_Server, Path, Path]:
                    PREDICTION_DB_URL=f"sqlite:///{tmp / 'predictions.db'}",
                    ALIAS_REFRESH_SECONDS=0.5, LIVE_METRICS_SECONDS=0.2)
     command = [str(BIN / "gunicorn"), "-c", str(conf), "app:create_app()"]
-    return _Server(root, command, env, port, tmp / "server.log").start(), root, probes
+    # started in root, not the repo: gunicorn puts its working directory on sys.path
+    return ServerProcess("server", command, tmp, env, port, cwd=root).start(), root, probes
 
 
 def _probed(root: Path, probes: Path) -> None:
@@ -119,7 +92,7 @@ def test_churn_server_without_conf_predicts_and_reports_health(tiny_registry, tm
     _probed(root, probes)
 
 
-def test_ratings_server_without_conf_recommends(ratings_uri, tmp_path):  # noqa: F811
+def test_ratings_server_without_conf_recommends(ratings_uri, tmp_path):
     server, root, probes = _server(tmp_path, ratings_uri, "ratings")
     try:
         url = server.url

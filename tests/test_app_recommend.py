@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -13,23 +12,6 @@ import pytest
 from caretflow.launch import ROOT, env_with
 from caretflow.launch import wait_until as wait_for
 from tests.app_helpers import headers, running_app
-from tests.conftest import build_registry
-
-
-@pytest.fixture(scope="module")
-def ratings_uri(tmp_path_factory):
-    """A ratings registry (v2_random_forest, champion) on its own SQLite store."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('ratings') / 'mlflow.db'}"
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        build_registry("ratings", ["v2_random_forest"])
-    finally:
-        if saved is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved
-    return uri
 
 
 @pytest.fixture(scope="module")

@@ -2,21 +2,20 @@
 
 The real benchmark (``make bench``) is not a test; these only check that every script runs
 end to end and writes what the report reads. No ``wrk`` needed: the Python client is used.
+Tests never import ``bench``: every script runs as ``python -m bench.<script>``.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
-import os
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from bench import loadgen, report
-from tests.app_helpers import ROOT
+from caretflow.launch import ROOT, env_with
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -41,39 +40,54 @@ def echo_server():
     server.shutdown()
 
 
-def test_python_load_client_counts_requests_and_errors(echo_server):
-    ok = loadgen.run_python(loadgen.Target(f"{echo_server}/ok", b"{}"), 2, 5, max_requests=40)
-    bad = loadgen.run_python(loadgen.Target(f"{echo_server}/bad", b"{}"), 1, 5, max_requests=5)
-    assert ok["requests"] == 40 and ok["errors"] == 0 and ok["p50_ms"] > 0
-    assert bad["requests"] == 5 and bad["errors"] == 5
-
-
-def _run(module: str, *args: str, uri: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.run([sys.executable, "-m", module, "--tracking-uri", uri, *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=240)
+def _bench(module: str, *args: str, uri: str | None = None) -> str:
+    """Run ``python -m <module> [--tracking-uri uri] args``; its stdout."""
+    cmd = [sys.executable, "-m", module, *(["--tracking-uri", uri] if uri else []), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(uri), capture_output=True, text=True,
+                          timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _load(url: str, connections: int, max_requests: int) -> dict:
+    out = _bench("bench.loadgen", url, "--tool", "python", "--connections", str(connections),
+                 "--seconds", "5", "--max-requests", str(max_requests))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _render(results, docs) -> str:
+    docs.mkdir(parents=True, exist_ok=True)
+    _bench("bench.report", "--results", str(results), "--docs", str(docs))
+    return (docs / "benchmarks.md").read_text()
+
+
+def test_python_load_client_counts_requests_and_errors(echo_server):
+    ok = _load(f"{echo_server}/ok", 2, max_requests=40)
+    bad = _load(f"{echo_server}/bad", 1, max_requests=5)
+    assert ok["tool"] == "python" and ok["requests"] == 40 and ok["errors"] == 0
+    assert ok["p50_ms"] > 0
+    assert bad["requests"] == 5 and bad["errors"] == 5
 
 
 @pytest.mark.slow
 def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     results, docs = tmp_path / "results", tmp_path / "docs"
     uri = tiny_registry["uri"]
-    _run("bench.serve_floor", "--seconds", "0.05", "--out", str(results / "serve_floor.json"),
+    _bench("bench.serve_floor", "--seconds", "0.05", "--out", str(results / "serve_floor.json"),
          uri=uri)
-    _run("bench.serve_compare", "--no-mlflow", "--tool", "python", "--seconds", "0.5",
+    _bench("bench.serve_compare", "--no-mlflow", "--tool", "python", "--seconds", "0.5",
          "--batches", "1,5", "--concurrency", "1,2",
          "--out", str(results / "serve_compare.json"), uri=uri)
-    _run("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
+    _bench("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
          "--out", str(results / "serve_batch.json"), uri=uri)
-    _run("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
+    _bench("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
          "--out", str(results / "batch_phases.json"), uri=uri)
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
     assert compare["log_cost"] and compare["champion"]["version"]
     (results / "train_quick.json").write_text(json.dumps([_fake_train()]))
-    page = report.render(results, docs)
+    page = _render(results, docs)
     assert "## 1. Serving side by side" in page and "## 5. Quality" in page
     phases = json.loads((results / "batch_phases.json").read_text())["phases"]
     assert {"log write (one transaction)", "whole request, log on (no HTTP)"} <= {
@@ -98,7 +112,7 @@ def test_report_renders_the_targets_from_results(tmp_path):
              "cached_fraction": 0.2, "quality": []}
     (tmp_path / "train_full.json").write_text(json.dumps([_fake_train()]))
     (tmp_path / "train_quick.json").write_text(json.dumps([quick]))
-    page = report.render(tmp_path, tmp_path / "docs")
+    page = _render(tmp_path, tmp_path / "docs")
     assert "cached rerun ≤ 10 % of first (ratings, default profile) | 5.0 % | yes" in page
     assert "| churn pipeline, quick profile ≤ 120 s | 130.0 s | **no** |" in page
     assert ("| ratings champion test_rmse_over_noise_floor <= 1.05 (held-out test) | "

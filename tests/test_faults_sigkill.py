@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import faults_run
-from bench.faults_env import copy_sqlite_store
+from caretflow.launch import copy_sqlite_store
 
 
 def exact(result: dict) -> None:

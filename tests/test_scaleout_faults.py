@@ -11,8 +11,8 @@ import contextlib
 import pytest
 
 from bench import faults_run
-from bench.faults_env import copy_sqlite_store
 from bench.faults_scaleout import LIMIT, scaleout
+from caretflow.launch import copy_sqlite_store
 from tests.services import REDIS, _postgres_error, fresh_database, require_postgres, require_redis
 from tests.test_faults_sigkill import exact
 
