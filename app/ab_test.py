@@ -17,9 +17,6 @@ from sqlalchemy.engine import Engine
 from app.prediction_log.db import labels
 from caretflow import ab_stats
 
-REPORTED = {"classification": ["roc_auc", "accuracy", "f1"], "regression": ["rmse", "mae"]}
-DEFAULT_EFFECT = {"roc_auc": 0.02, "accuracy": 0.02, "f1": 0.03, "rmse": 0.05, "mae": 0.05}
-
 
 def _rows(engine: Engine, model_name: str, versions: list[str], since: float) -> list:
     query = (select(labels.c.prediction_id, labels.c.arm, labels.c.model_version,
@@ -76,11 +73,11 @@ def verdict(engine: Engine, model_name: str, contract: dict, champion: str, chal
     """
     now = time.time() if now is None else now
     task, metric = contract["task"], contract["primary_metric"]
-    effect = DEFAULT_EFFECT.get(metric, 0.02) if effect is None else effect
+    effect = ab_stats.DEFAULT_EFFECT.get(metric, 0.02) if effect is None else effect
     a, b, paired = arms(engine, model_name, champion, challenger, task,
                         now - window_hours * 3600)
-    out = ab_stats.verdict(metric, REPORTED[task], a, b, paired, effect=effect, alpha=alpha,
-                           power=power)
+    out = ab_stats.verdict(metric, ab_stats.REPORTED[task], a, b, paired, effect=effect,
+                           alpha=alpha, power=power)
     return {"model_name": model_name, "window_hours": window_hours, **out}
 
 

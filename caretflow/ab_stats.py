@@ -26,6 +26,10 @@ from scipy import stats
 from caretflow.metrics import HIGHER_IS_BETTER
 
 MIN_LABELS = 30  # per arm, before any verdict
+# The metrics an A/B comparison reports per task, and the smallest improvement worth
+# promoting by default (metric units; ``AB_MIN_EFFECT`` overrides it).
+REPORTED = {"classification": ["roc_auc", "accuracy", "f1"], "regression": ["rmse", "mae"]}
+DEFAULT_EFFECT = {"roc_auc": 0.02, "accuracy": 0.02, "f1": 0.03, "rmse": 0.05, "mae": 0.05}
 BOOTSTRAP = 200
 
 

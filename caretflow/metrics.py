@@ -108,3 +108,34 @@ def passes_gate(metrics: dict[str, float], gate: dict) -> tuple[bool, list[str]]
         if "max" in bound and not value <= bound["max"]:
             failures.append(f"{name}={value:.4f} > {bound['max']}")
     return not failures, failures
+
+
+def reliability_bins(y, proba, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Per equal-width probability bin: records, mean predicted probability, share of 1.
+
+    Empty bins are kept (count 0, NaN means) so bins line up across calls.
+    """
+    y, proba = np.asarray(y, dtype=float), np.asarray(proba, dtype=float)
+    which = np.clip((proba * n_bins).astype(int), 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_pred = np.bincount(which, weights=proba, minlength=n_bins) / count
+        observed = np.bincount(which, weights=y, minlength=n_bins) / count
+    return {"count": count, "mean_predicted": mean_pred, "observed": observed,
+            "edges": np.linspace(0, 1, n_bins + 1)}
+
+
+def calibration_metrics(y, proba, n_bins: int = 10) -> dict[str, float]:
+    """Brier score and expected calibration error of probabilities of class 1.
+
+    ECE over ``n_bins`` **equal-width** bins of the predicted probability: the mean, weighted
+    by the bin's share of records, of ``|share of 1 - mean predicted probability|``
+    (Guo et al., 2017). Equal-width rather than equal-mass bins: the bins are the same for
+    every version and every window, so values and reliability plots compare directly.
+    """
+    y, proba = np.asarray(y, dtype=float), np.asarray(proba, dtype=float)
+    bins = reliability_bins(y, proba, n_bins)
+    used = bins["count"] > 0
+    gaps = np.abs(bins["observed"][used] - bins["mean_predicted"][used])
+    ece = float(np.sum(bins["count"][used] * gaps) / len(y)) if len(y) else float("nan")
+    return {"brier": float(np.mean((proba - y) ** 2)), "ece": ece}

@@ -72,3 +72,28 @@ def feature_importance_plot(run_id: str, names, importances, path: str) -> None:
     ax.barh(np.asarray(names)[order], np.asarray(importances)[order])
     ax.set(xlabel="importance", title="feature importance")
     _log(run_id, fig, path)
+
+
+def reliability_figure(y, proba, n_bins: int = 10, title: str = "reliability"):
+    """Reliability diagram over equal-width bins with the records per bin; ECE in the title."""
+    from caretflow.metrics import calibration_metrics, reliability_bins
+
+    bins = reliability_bins(y, proba, n_bins)
+    cal = calibration_metrics(y, proba, n_bins)
+    used = bins["count"] > 0
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.5, 5), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfectly calibrated")
+    ax.plot(bins["mean_predicted"][used], bins["observed"][used], "o-", label="model")
+    ax.set(ylabel="observed share of 1", xlim=(0, 1), ylim=(0, 1),
+           title=f"{title}: ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f}")
+    ax.legend(loc="upper left")
+    width = 1 / n_bins
+    hist.bar(bins["edges"][:-1] + width / 2, bins["count"], width=width * 0.9)
+    hist.set(xlabel=f"predicted probability ({n_bins} equal-width bins)", ylabel="records")
+    return fig
+
+
+def reliability_plot(run_id: str, y, proba, path: str) -> None:
+    """Log ``reliability_figure`` of the probabilities ``proba`` to ``path`` of a run."""
+    _log(run_id, reliability_figure(np.asarray(y).astype(int), np.asarray(proba)), path)

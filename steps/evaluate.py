@@ -19,6 +19,7 @@ from caretflow.data import tables
 from caretflow.inference.ranking import ranking_metrics
 from caretflow.metrics import (
     HIGHER_IS_BETTER,
+    calibration_metrics,
     classification_metrics,
     interval_metrics,
     regression_metrics,
@@ -40,7 +41,9 @@ def score(model, X: pd.DataFrame, y: pd.Series, task: str) -> tuple[dict[str, fl
     """Test metrics of one model (and its raw outputs for plots)."""
     if task == "classification":
         proba = model.predict_proba(X)[:, 1]
-        return classification_metrics(y, proba, model.threshold), proba
+        out = classification_metrics(y, proba, model.threshold)
+        out.update(calibration_metrics(y, proba))  # test_brier, test_ece (10 equal-width bins)
+        return out, proba
     point, lower, upper = model.predict_interval(X)
     out = regression_metrics(y, point)
     out.update(interval_metrics(y, lower, upper))
@@ -122,6 +125,7 @@ def _score_version(mv, model, X, y, task, floor, users=None) -> Candidate:
     _log_to_origin(mv.run_id, metrics)
     if task == "classification":
         plots.classification_plots(mv.run_id, y, raw, model.threshold, "test")
+        plots.reliability_plot(mv.run_id, y, raw, "test/reliability.png")
     else:
         plots.regression_plots(mv.run_id, y, raw, "test")
     log.info("%s v%s: %s", vname, mv.version, {k: round(v, 4) for k, v in metrics.items()})
