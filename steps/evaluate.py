@@ -12,7 +12,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from caretflow import plots, registry, runtime, tracking
+from caretflow import model_card, plots, registry, runtime, tracking
 from caretflow.cache import evaluate_key, preprocess_key
 from caretflow.config import normalise_argv, to_container
 from caretflow.data import tables
@@ -32,7 +32,7 @@ from caretflow.modelling.selection import (
     choose,
     unseen_rows,
 )
-from steps.preprocess import load_split
+from steps.preprocess import load_split, log_split_input
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def evaluate(cfg: DictConfig) -> dict:
     key = evaluate_key(cfg, pre_id, [mv.run_id for mv in versions])
     with tracking.step_run("evaluate", cfg, key, run_name=f"evaluate-{name}"):
         mlflow.set_tags({"preprocess_run_id": pre_id, "registered_name": name})
+        log_split_input(test, ds, pre_id, "test")
         rec = ds.get("recommender")
         users = test[rec.user].to_numpy() if rec and task == "regression" else None
         floor = MlflowClient().get_run(pre_id).data.metrics.get("test_noise_floor_rmse")
@@ -94,6 +95,7 @@ def evaluate(cfg: DictConfig) -> dict:
         compare = _comparer(name, cfg, test, candidates, models, pre_id)
         choice = choose(candidates, primary, compare)
         _set_aliases(name, candidates, choice)
+        _write_cards(name, candidates, choice, models, pre_id)
         table = summary_table(candidates, choice, primary)
         mlflow.log_text(table.to_csv(index=False), "summary.csv")
         mlflow.set_tag("champion_choice", choice.note)
@@ -207,6 +209,26 @@ def _set_aliases(name: str, candidates: list[Candidate], choice: Choice) -> None
         f"v{champion.version} ({champion.version_name})" if champion else "unchanged",
         f"v{challenger.version} ({challenger.version_name})" if challenger else "none",
     )
+
+
+def _write_cards(name: str, candidates: list[Candidate], choice: Choice, models: dict,
+                 pre_id: str) -> None:
+    """Each version's description: the model card with its test metrics, gate and role."""
+    champion, challenger = choice.champion, choice.challenger
+    for c in candidates:
+        model = models[c.version]
+        if not model.contract:
+            continue
+        role = ("champion: best cross-validated primary metric among the versions that "
+                f"passed the gate. {choice.note}" if champion and c.version == champion.version
+                else "challenger: runner-up by the cross-validated primary metric."
+                if challenger and c.version == challenger.version
+                else "not champion: it failed the gate." if not c.passed
+                else "not champion: a better cross-validated version passed the gate.")
+        gate = "passed" if c.passed else "failed (" + "; ".join(c.failures) + ")"
+        model_card.write(name, c.version, model_card.card(
+            c.version_name, type(model.pipeline.steps[-1][1]).__name__, model.contract,
+            pre_id, c.cv, c.metrics, gate, role))
 
 
 def summary_table(candidates: list[Candidate], choice: Choice, primary: str) -> pd.DataFrame:

@@ -72,6 +72,19 @@ def _log_inputs(df, train, test, ds: DictConfig) -> None:
             mlflow.log_artifact(str(path), SPLIT_DIR)
 
 
+def log_split_input(frame, ds: DictConfig, preprocess_run_id: str, context: str) -> None:
+    """Link the split a step reads to its run (the MLflow UI's "Datasets" panel)."""
+    split = "train" if context == "training" else "test"
+    root = mlflow.get_run(preprocess_run_id).info.artifact_uri
+    name = f"{ds.name}-{context}"
+    try:
+        dataset = mlflow.data.from_pandas(frame, source=f"{root}/{SPLIT_DIR}/{split}.parquet",
+                                          targets=ds.target, name=name)
+    except mlflow.exceptions.MlflowException:  # an artifact store MLflow cannot name
+        dataset = mlflow.data.from_pandas(frame, targets=ds.target, name=name)
+    mlflow.log_input(dataset, context=context)
+
+
 def load_split(run_id: str, name: str):
     """Read ``train`` or ``test`` back from a preprocess run."""
     import pandas as pd

@@ -10,13 +10,13 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.inspection import permutation_importance
 
-from caretflow import compute, plots, registry, runtime, tracking
+from caretflow import compute, model_card, plots, registry, runtime, tracking
 from caretflow.cache import preprocess_key, train_key
 from caretflow.config import normalise_argv
 from caretflow.data import tables
 from caretflow.inference.contract import ContractError
 from caretflow.modelling.build import FitResult, fit_version, model_contract
-from steps.preprocess import load_split, preprocess
+from steps.preprocess import load_split, log_split_input, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def train(cfg: DictConfig) -> dict:
         mlflow.set_tags(
             {"version_name": cfg.version_name, "preprocess_run_id": pre_id, "registered_name": name}
         )
+        log_split_input(train_df, ds, pre_id, "training")
         log.info(
             "%s: training on %d rows (%s, %s profile)",
             cfg.version_name,
@@ -88,6 +89,9 @@ def train(cfg: DictConfig) -> dict:
             },
         )
         mlflow.set_tag("registered_version", version)
+        model_card.write(name, version, model_card.card(
+            cfg.version_name, type(result.model.pipeline.steps[-1][1]).__name__,
+            result.model.contract, pre_id, result.cv_metrics))
     log.info(
         "%s: done in %.1fs, cv %s",
         cfg.version_name,
