@@ -12,9 +12,10 @@ from omegaconf import DictConfig
 
 from caretflow import runtime, tracking
 from caretflow.cache import fingerprint, preprocess_key
-from caretflow.config import normalise_argv, resolve_path
+from caretflow.config import normalise_argv, resolve_path, to_container
 from caretflow.data import tables
 from caretflow.data.ratings_generator import noise_floor_rmse
+from caretflow.monitoring import profile
 
 log = logging.getLogger(__name__)
 SPLIT_DIR = "split"
@@ -54,6 +55,7 @@ def preprocess(cfg: DictConfig) -> str:
         mlflow.log_metrics(stats)
         mlflow.set_tag("data_fingerprint", fingerprint(ds))
         _log_inputs(df, train, test, ds)
+        _log_profile(train, test, ds)
         return run.info.run_id
 
 
@@ -70,6 +72,13 @@ def _log_inputs(df, train, test, ds: DictConfig) -> None:
             path = Path(tmp) / f"{name}.parquet"
             frame.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), SPLIT_DIR)
+
+
+def _log_profile(train, test, ds: DictConfig) -> None:
+    """The data profile (``data/profile.html`` and ``data/*.png``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in profile.write(train, test, to_container(ds), Path(tmp)):
+            mlflow.log_artifact(str(path), "data")
 
 
 def log_split_input(frame, ds: DictConfig, preprocess_run_id: str, context: str) -> None:

@@ -23,3 +23,21 @@ def test_every_version_reads_as_a_model_card_and_runs_link_their_data(tiny_regis
         run = client.get_run(mv.run_id)
         contexts = {i.tags[0].value for i in run.inputs.dataset_inputs if i.tags}
         assert "training" in contexts, run.inputs
+
+
+def test_preprocess_logs_a_profile_of_the_data_and_its_split(tiny_registry, tmp_path):
+    import mlflow
+
+    client = MlflowClient(tiny_registry["uri"])
+    run_id = tiny_registry["preprocess_run_id"]
+    names = {a.path for a in client.list_artifacts(run_id, "data")}
+    assert {"data/profile.html", "data/target.png", "data/features.png",
+            "data/correlation.png"} <= names
+    mlflow.set_tracking_uri(tiny_registry["uri"])
+    page = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/profile.html",
+                                               dst_path=str(tmp_path))
+    html = open(page).read()
+    for section in ("target", "features", "correlation", "quality"):
+        assert f"<section id='{section}'>" in html
+    assert html.count("data:image/png;base64,") == 3
+    assert "<td>CreditScore</td><td>int</td><td>0</td><td>0</td>" in html

@@ -27,7 +27,8 @@ def _fmt(value, digits: int = 4) -> str:
     return escape(str(value))
 
 
-def _table(header: list[str], rows: list[list], classes: list[str] | None = None) -> str:
+def table(header: list[str], rows: list[list], classes: list[str] | None = None) -> str:
+    """An HTML table (cells formatted, escaped; optional CSS class per row)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
         f"<tr class='{classes[i] if classes else ''}'>"
@@ -35,7 +36,8 @@ def _table(header: list[str], rows: list[list], classes: list[str] | None = None
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _img(path: Path | None, alt: str) -> str:
+def image(path: Path | None, alt: str) -> str:
+    """A PNG embedded as base64 (empty when the file is missing)."""
     if path is None or not Path(path).exists():
         return ""
     data = base64.b64encode(Path(path).read_bytes()).decode()
@@ -59,7 +61,7 @@ def _summary(rep: dict) -> str:
     verdict = f"<p>A/B verdict: <b>{escape(ab['decision'])}</b></p>" if ab else ""
     return (f"<p>Model <b>{escape(rep['model'])}</b> ({escape(rep['task'])}), window "
             f"{_when(rep['since'])} to {_when(rep['until'])} ({rep['window_hours']} h).</p>"
-            + _table(["version", "aliases", "records", "labels", "drifted features",
+            + table(["version", "aliases", "records", "labels", "drifted features",
                       "primary metric", "live", "estimated (all records)"], rows) + verdict)
 
 
@@ -70,15 +72,15 @@ def _drift(rep: dict) -> str:
                  "yes" if d["flagged"] else "no"] for c, d in r["drift"].items()]
         classes = ["flag" if d["flagged"] else "warn" if d["level"] != "ok" else ""
                    for d in r["drift"].values()]
-        parts.append(f"<h3>Version {escape(v)}</h3>" + _table(
+        parts.append(f"<h3>Version {escape(v)}</h3>" + table(
             ["feature", "PSI", "test", "statistic", "p-value", "records", "flagged"],
-            rows, classes) + _img(r.get("figures", {}).get("drift"), f"drift v{v}"))
+            rows, classes) + image(r.get("figures", {}).get("drift"), f"drift v{v}"))
         pd_ = r.get("prediction_drift")
         if pd_:
             parts.append(f"<p>Prediction drift against {escape(pd_['reference'])}: PSI "
                          f"{pd_['psi']:.4f}, KS p-value {pd_['p_value']:.3g}, flagged "
                          f"{'yes' if pd_['flagged'] else 'no'}.</p>"
-                         + _img(r.get("figures", {}).get("predictions"), f"outputs v{v}"))
+                         + image(r.get("figures", {}).get("predictions"), f"outputs v{v}"))
         else:
             parts.append("<p class='note'>No prediction reference: the version's held-out "
                          "split could not be read and it has no earlier day of traffic.</p>")
@@ -95,8 +97,8 @@ def _live(rep: dict) -> str:
             continue
         rows = [[m, x["value"], x.get("ci_low"), x.get("ci_high")] for m, x in r["live"].items()]
         parts.append(f"<h3>Version {escape(v)} ({r['labels']} labels)</h3>"
-                     + _table(["metric", "value", "95 % low", "95 % high"], rows)
-                     + _img(r.get("figures", {}).get("reliability"), f"reliability v{v}"))
+                     + table(["metric", "value", "95 % low", "95 % high"], rows)
+                     + image(r.get("figures", {}).get("reliability"), f"reliability v{v}"))
     return "".join(parts)
 
 
@@ -108,9 +110,9 @@ def _estimated(rep: dict) -> str:
         parts.append(f"<h3>Version {escape(v)}: estimated</h3>"
                      f"<p class='note'>{escape(r['estimated_assumption'])}. On the labelled "
                      "records, estimated against live shows the estimate's error.</p>"
-                     + _table(["metric", f"estimated, all {r['rows']} records",
+                     + table(["metric", f"estimated, all {r['rows']} records",
                                f"estimated, {r['labels']} labelled", "live"], rows)
-                     + _img(r.get("figures", {}).get("over_time"), f"over time v{v}"))
+                     + image(r.get("figures", {}).get("over_time"), f"over time v{v}"))
     return "".join(parts)
 
 
@@ -129,8 +131,8 @@ def _ab(rep: dict) -> str:
             f"{d['ci_high']:+.4f}, p={d['p_value']:.3g}; needed per arm "
             f"{ab['needed_per_arm']}.</p>") if d else ""
     return (f"<p>Decision: <b>{escape(ab['decision'])}</b> ({escape(ab['method'])}).</p>"
-            + diff + _table(["arm", "metric", "labels", "value", "95 % low", "95 % high"], rows)
-            + _img(rep.get("figures", {}).get("ab"), "A/B arms"))
+            + diff + table(["arm", "metric", "labels", "value", "95 % low", "95 % high"], rows)
+            + image(rep.get("figures", {}).get("ab"), "A/B arms"))
 
 
 def _alerts(rep: dict) -> str:
@@ -139,7 +141,7 @@ def _alerts(rep: dict) -> str:
         return "<p>The prediction database holds no alerts table.</p>"
     if not alerts:
         return "<p>No alerts in the window.</p>"
-    return _table(["when", "kind", "version", "status", "text"],
+    return table(["when", "kind", "version", "status", "text"],
                   [[_when(a["created_at"]), a["kind"], a["model_version"], a["status"],
                     a["text"]] for a in alerts])
 
