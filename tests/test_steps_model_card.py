@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlflow.tracking import MlflowClient
 
 
@@ -36,7 +38,7 @@ def test_preprocess_logs_a_profile_of_the_data_and_its_split(tiny_registry, tmp_
     mlflow.set_tracking_uri(tiny_registry["uri"])
     page = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/profile.html",
                                                dst_path=str(tmp_path))
-    html = open(page).read()
+    html = Path(page).read_text()
     for section in ("target", "features", "correlation", "quality"):
         assert f"<section id='{section}'>" in html
     assert html.count("data:image/png;base64,") == 3
