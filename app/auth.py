@@ -1,4 +1,10 @@
-"""API keys: ``X-API-Key`` checked in constant time; client and admin roles."""
+"""API keys checked in constant time; client and admin roles.
+
+A request presents its key in ``X-API-Key``, or as ``Authorization: Bearer <key>``, or as the
+password of HTTP Basic auth (any user name), so clients that read ``~/.netrc`` (``requests``,
+MLflow's scoring client, curl ``--netrc``) need no code change. ``X-API-Key`` wins when a
+request carries several.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from app.errors import ApiError
 
 HEADER = "X-API-Key"
 ROLES = {"client": 1, "admin": 2}
+CHALLENGE = 'Basic realm="caretflow", Bearer realm="caretflow"'  # WWW-Authenticate of a 401
 
 
 def _digest(key: str) -> bytes:
@@ -50,10 +57,25 @@ class KeyRing:
         return found
 
 
+def presented_key() -> str | None:
+    """The key the request presents: ``X-API-Key``, else a Bearer token, else a Basic password."""
+    key = request.headers.get(HEADER)
+    if key:
+        return key
+    credentials = request.authorization  # werkzeug: None when absent or malformed
+    if credentials is None:
+        return None
+    if credentials.type == "bearer":
+        return credentials.token or None
+    if credentials.type == "basic":
+        return credentials.password or None
+    return None
+
+
 def current_role() -> str | None:
     """Role of the request's key (cached on ``g``)."""
     if "role" not in g:
-        g.role = current_app.extensions["caretflow"].keys.role(request.headers.get(HEADER))
+        g.role = current_app.extensions["caretflow"].keys.role(presented_key())
     return g.role
 
 
@@ -69,7 +91,9 @@ def requires(role: str):
         def checked(*args, **kwargs):
             have = current_role()
             if have is None:
-                raise ApiError(401, "missing or unknown API key", [f"send the {HEADER} header"])
+                raise ApiError(401, "missing or unknown API key",
+                               [f"send the key in the {HEADER} header, as a Bearer token or "
+                                "as the HTTP Basic password"], {"WWW-Authenticate": CHALLENGE})
             if ROLES[have] < ROLES[role]:
                 raise ApiError(403, "this route needs an admin key")
             return view(*args, **kwargs)
@@ -82,7 +106,7 @@ def requires(role: str):
 
 def limit_key() -> str:
     """Rate-limit bucket: the key's id when it is valid, else the client address."""
-    key = request.headers.get(HEADER)
+    key = presented_key()
     if key and current_role() is not None:
         return key_id(key)
     return f"addr-{request.remote_addr}"

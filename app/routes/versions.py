@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from app.auth import HEADER, key_id, requires
+from app.auth import key_id, presented_key, requires
 from app.contracts import require_same, tag_differences
 from app.errors import ApiError
 from app.http import json_response
@@ -76,7 +76,7 @@ def load_version(version_name: str):
     st = state()
     store = st.store
     previous = store.default.version if store.default else None
-    tags = {"caretflow.serving_set_by": key_id(request.headers.get(HEADER, "insecure-dev")),
+    tags = {"caretflow.serving_set_by": key_id(presented_key() or "insecure-dev"),
             "caretflow.serving_set_at": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
         version = store.resolve(version_name)
