@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from caretflow.inference.calibration import apply as apply_calibration
+
 
 class CaretflowModel(BaseEstimator):
     """Whole inference pipeline as registered; nothing is refitted at prediction time.
@@ -22,6 +24,8 @@ class CaretflowModel(BaseEstimator):
         version_name: the version config this model was built from.
         catalogue: users, items and priors for top-k recommendation (recommender data).
         contract: what the model expects and answers (``caretflow.inference.contract``).
+        calibration: the map applied to the pipeline's probability of class 1
+            (``caretflow.inference.calibration``; None: as the pipeline answers).
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class CaretflowModel(BaseEstimator):
         version_name=None,
         catalogue=None,
         contract=None,
+        calibration=None,
     ):
         self.pipeline = pipeline
         self.task = task
@@ -49,10 +54,15 @@ class CaretflowModel(BaseEstimator):
         self.version_name = version_name
         self.catalogue = catalogue
         self.contract = contract
+        self.calibration = calibration
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (classification)."""
-        return self.pipeline.predict_proba(X)
+        """Class probabilities (classification), calibrated when the model has a calibration."""
+        proba = self.pipeline.predict_proba(X)
+        if not self.calibration:
+            return proba
+        p1 = apply_calibration(self.calibration, proba[:, 1])
+        return np.column_stack([1.0 - p1, p1])
 
     def _point(self, X) -> np.ndarray:
         pred = np.asarray(self.pipeline.predict(X), dtype=float)

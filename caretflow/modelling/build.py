@@ -20,10 +20,13 @@ from caretflow.drift import training_reference
 from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
 from caretflow.features.tabular import TabularFeatures
 from caretflow.inference import contract
+from caretflow.inference.calibration import apply as apply_calibration
+from caretflow.inference.calibration import fit as fit_calibration
 from caretflow.inference.model import CaretflowModel
 from caretflow.inference.ranking import build_catalogue
 from caretflow.metrics import (
     best_f1_threshold,
+    calibration_metrics,
     classification_metrics,
     oof_residual_halfwidth,
     regression_metrics,
@@ -193,17 +196,21 @@ def model_contract(cfg: DictConfig, decision: dict | None = None) -> dict:
 def _decision(model_kwargs: dict, task: str) -> dict:
     """The fitted decision rule as the contract states it."""
     if task == "classification":
-        return {"threshold": float(model_kwargs["threshold"])}
+        calibration = model_kwargs.get("calibration")
+        return {"threshold": float(model_kwargs["threshold"]),
+                "probability_calibration": calibration["method"] if calibration else "none"}
     return {"interval_method": INTERVAL_METHOD,
             "interval_level": float(model_kwargs["interval_level"])}
 
 
 def _calibrate(cfg: DictConfig, y, oof, task: str) -> tuple[dict, dict[str, float]]:
     if task == "classification":
+        calibration = fit_calibration(cfg.get("probability_calibration", "none"), y, oof)
+        oof = apply_calibration(calibration, oof)
         threshold = best_f1_threshold(y, oof)
         cv_metrics = classification_metrics(y, oof, threshold)
-        cv_metrics["threshold"] = threshold
-        return {"threshold": threshold}, cv_metrics
+        cv_metrics.update(threshold=threshold, **calibration_metrics(y, oof))
+        return {"threshold": threshold, "calibration": calibration}, cv_metrics
     level = float(cfg.get("interval_level", 0.9))
     target_range = cfg.dataset.get("target_range")
     target_range = list(target_range) if target_range is not None else None
