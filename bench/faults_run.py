@@ -1,47 +1,48 @@
 """Fault scenarios against real processes, each returning its figures.
 
-    python -m bench.faults_run sigkill --seconds 30
+    python -m bench.faults_run sigkill --seconds 30 --kill-after 5 --concurrency 4
     python -m bench.faults_run mlflow_outage --outage 30
     python -m bench.faults_run registry_start --outage 20
     python -m bench.faults_run load --seconds 60
+    python -m bench.faults_run registry_start:outage=3 scaleout mlflow_outage:outage=8 \
+        --prediction-db postgresql://postgres@127.0.0.1/x --out-dir /tmp/faults
 
 Each reads the registry at ``--tracking-uri`` (default: the repo's SQLite store, copied to
-a temporary directory first) and writes ``bench/results/reliability/<scenario>.json``.
+a temporary directory first) and writes ``<--out-dir>/<scenario>.json`` (default
+``bench/results/reliability``; ``--out`` names the file of a single scenario). Several
+scenarios run in the order given; those needing a tracking server (``registry_start``,
+``scaleout``, ``mlflow_outage``) share one published ``mlflow server``. ``name:key=value,...``
+sets a parameter for that scenario only; the flags set it for every scenario taking it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
 import os
 import signal
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-import requests
-from mlflow.tracking import MlflowClient
-
 from bench import load_mixed
-from bench.faults_env import CLIENT_KEY, Gunicorn
-from bench.faults_publish import publish as publish_registry
+from bench.faults_env import CLIENT_KEY, Gunicorn, published, sqlite_db
+from bench.faults_scaleout import scaleout
+from bench.faults_tracking import mlflow_outage, registry_start
 from caretflow.launch import ROOT, copy_sqlite_store, wait_until
-from caretflow.launch import MlflowServer as TrackingServer
 
 log = logging.getLogger("bench.faults_run")
 RESULTS = ROOT / "bench" / "results" / "reliability"
 
 
-def _sqlite_db(workdir: Path) -> str:
-    return f"sqlite:///{workdir / 'predictions.db'}"
-
-
 def load(registry_uri: str, workdir: Path, seconds: float = 60, concurrency: int = 4,
          workers: int = 2) -> dict:
     """Mixed /predict + /feedback for ``seconds``; exact rows afterwards."""
-    db = _sqlite_db(workdir)
+    db = sqlite_db(workdir)
     server = Gunicorn(workdir / "gunicorn", registry_uri, db, workers=workers).start()
     try:
         tally = load_mixed.run([server.url], CLIENT_KEY, seconds, concurrency)
@@ -53,7 +54,7 @@ def load(registry_uri: str, workdir: Path, seconds: float = 60, concurrency: int
 def sigkill(registry_uri: str, workdir: Path, seconds: float = 20, kill_after: float = 5,
             concurrency: int = 4) -> dict:
     """SIGKILL one of two workers under load; gunicorn replaces it; no feedback is lost."""
-    db = _sqlite_db(workdir)
+    db = sqlite_db(workdir)
     server = Gunicorn(workdir / "gunicorn", registry_uri, db, workers=2).start()
     wait_until(lambda: len(server.worker_pids()) == 2, 60)
     fault: dict = {}
@@ -67,7 +68,7 @@ def sigkill(registry_uri: str, workdir: Path, seconds: float = 20, kill_after: f
         back = wait_until(lambda: len(set(server.worker_pids()) - set(before)) == 1
                           and len(server.worker_pids()) == 2, 60, 0.05)
         replaced = time.monotonic() - killed_at if back else None
-        ready = wait_until(lambda: _all_workers_ready(server), 60, 0.1)
+        ready = wait_until(server.all_ready, 60, 0.1)
         fault.update(killed_pid=victim, worker_replaced_s=round(replaced or -1, 2),
                      serving_again_s=round(time.monotonic() - killed_at, 2) if ready else None)
 
@@ -78,151 +79,109 @@ def sigkill(registry_uri: str, workdir: Path, seconds: float = 20, kill_after: f
     return {**load_mixed.summary(tally, seconds, load_mixed.stored(db, tally.tag)), **fault}
 
 
-def _all_workers_ready(server: Gunicorn) -> bool:
-    seen = {}
-    for _ in range(12):
-        body = server.health()
-        seen[body["worker_pid"]] = body["ready"]
-    return len(seen) == 2 and all(seen.values())
-
-
-def _live_steps(client: MlflowClient, name: str, db: str) -> dict:
-    """Per version: feedback count in the DB vs the last ``live_accuracy`` step on its run."""
-    from sqlalchemy import create_engine
-
-    from app.prediction_log.queries import feedback_counts
-
-    engine = create_engine(db)
-    try:
-        counts = feedback_counts(engine, name)
-    finally:
-        engine.dispose()
-    out = {}
-    for version, count in counts.items():
-        run_id = client.get_model_version(name, version).run_id
-        hist = client.get_metric_history(run_id, "live_accuracy")
-        at_count = [m for m in hist if m.step == count]
-        out[version] = {"feedback": count, "logged": len(at_count) == 1,
-                        "copies_at_step": len(at_count)}
-    return out
-
-
-def mlflow_outage(tracking: TrackingServer, workdir: Path, outage: float = 30,
-                  after: float = 5, concurrency: int = 3) -> dict:
-    """Stop the real tracking server for ``outage`` s under load; pending live metrics arrive.
-
-    ``tracking`` serves the registry (see ``published``); it is running again afterwards.
-    """
-    db = _sqlite_db(workdir)
-    server = Gunicorn(workdir / "gunicorn", tracking.url, db, workers=2,
-                      LIVE_METRICS_SECONDS=1, ALIAS_REFRESH_SECONDS=1).start()
-    fault: dict = {}
-
-    def outage_window(_tally):
-        time.sleep(3)
-        tracking.stop()
-        stopped = time.monotonic()
-        fault["health_during_outage"] = wait_until(
-            lambda: server.health()["status"] == "degraded" and "degraded", 20)
-        time.sleep(max(0.0, outage - (time.monotonic() - stopped)))
-        tracking.start()
-        fault["restarted_at"] = time.monotonic()
-        fault["outage_measured_s"] = round(fault["restarted_at"] - stopped, 1)
-        time.sleep(after)  # load goes on over the whole outage and a little after
-        _tally.stop.set()
-
-    try:
-        log.info("load with an outage of %ss", outage)
-        tally = load_mixed.run([server.url], CLIENT_KEY, outage + 600, concurrency,
-                               during=outage_window)
-        client = MlflowClient(tracking.url)
-        synced = wait_until(lambda: all(v["logged"] for v in
-                                        _live_steps(client, "churn", db).values()), 90, 1)
-        recovered = time.monotonic() - fault.pop("restarted_at")
-        steps = _live_steps(client, "churn", db)
-    finally:
-        server.stop()
-    return {**load_mixed.summary(tally, tally.elapsed, load_mixed.stored(db, tally.tag)),
-            "outage_s": outage, **fault, "live_metrics": steps,
-            "live_metrics_synced": bool(synced),
-            "live_metrics_synced_after_restart_s": round(recovered, 1)}
-
-
-def registry_start(tracking: TrackingServer, workdir: Path, outage: float = 10) -> dict:
-    """Start while the registry is down: up but not ready; ready once the registry returns."""
-    tracking.stop()
-    server = Gunicorn(workdir / "gunicorn", tracking.url, _sqlite_db(workdir), workers=2,
-                      STARTUP_WAIT_SECONDS=2, ALIAS_REFRESH_SECONDS=1)
-    try:
-        server.start(None)
-        started = time.monotonic()
-        wait_until(lambda: server.health().get("registry_error"), 60)
-        time.sleep(max(0.0, outage - (time.monotonic() - started)))
-        down = server.health()
-        refused = requests.post(f"{server.url}/predict", json=load_mixed.RECORD,
-                                headers={"X-API-Key": CLIENT_KEY}, timeout=10)
-        tracking.start()
-        back = time.monotonic()
-        ready = wait_until(lambda: _all_workers_ready(server), 120, 0.2)
-        recovered = time.monotonic() - back
-        answer = requests.post(f"{server.url}/predict", json=load_mixed.RECORD,
-                               headers={"X-API-Key": CLIENT_KEY}, timeout=10)
-    finally:
-        server.stop()
-        if tracking.proc is None or tracking.proc.poll() is not None:
-            tracking.start()
-    return {"outage_s": outage, "status_while_down": down["status"],
-            "ready_while_down": down["ready"], "registry_error_reported": bool(
-                down.get("registry_error")), "predict_while_down": refused.status_code,
-            "ready_after_return": bool(ready), "ready_after_return_s": round(recovered, 2),
-            "predict_after_return": answer.status_code}
-
-
-@contextlib.contextmanager
-def published(registry_uri: str, workdir: Path, backend_uri: str | None = None):
-    """A running ``mlflow server`` holding a copy of the registry at ``registry_uri``."""
-    tracking = TrackingServer(workdir / "mlflow", backend_uri).start()
-    try:
-        publish_registry(registry_uri, tracking.url)
-        log.info("registry published to %s", tracking.url)
-        yield tracking
-    finally:
-        tracking.stop()
-
-
 SCENARIOS = {"load": load, "sigkill": sigkill, "mlflow_outage": mlflow_outage,
-             "registry_start": registry_start}
+             "registry_start": registry_start, "scaleout": scaleout}
+ON_REGISTRY_FILE = ("load", "sigkill")  # the others run against a published mlflow server
 
 
-def main() -> None:
-    """CLI: run one scenario, print and save its figures."""
+def _plan(specs: list[str], flags: dict) -> list[tuple[str, dict]]:
+    """``name[:key=value,...]`` -> (name, keyword arguments the scenario takes)."""
+    plan = []
+    for spec in specs:
+        name, _, opts = spec.partition(":")
+        if name not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {name!r} (one of {', '.join(sorted(SCENARIOS))})")
+        params = inspect.signature(SCENARIOS[name]).parameters
+        kwargs = {k: v for k, v in flags.items() if v is not None and k in params}
+        for key, _, value in (o.partition("=") for o in opts.split(",") if o):
+            if key not in params:
+                raise SystemExit(f"{name} takes no parameter {key!r}")
+            cast = {"int": int, "float": float}.get(str(params[key].annotation), str)
+            kwargs[key] = cast(value)
+        plan.append((name, kwargs))
+    return plan
+
+
+def run_all(plan: list[tuple[str, dict]], tracking_uri: str, workdir: Path, write,
+            mlflow_backend: str | None = None) -> bool:
+    """Run the scenarios in order, those on a tracking server sharing one.
+
+    Args:
+        plan: (scenario, keyword arguments) pairs, see ``_plan``.
+        tracking_uri: the registry to serve (a SQLite store is copied into ``workdir`` first).
+        workdir: scratch directory.
+        write: called with (scenario, figures) as soon as each scenario is done; a scenario
+            that raised has figures ``{"scenario", "measured_at", "error"}`` and the next runs.
+        mlflow_backend: backend store of the published ``mlflow server`` (default SQLite).
+
+    Returns:
+        True when no scenario raised.
+    """
+    uri = tracking_uri
+    if uri.startswith("sqlite:///"):
+        uri = copy_sqlite_store(uri, workdir / "registry")
+    ok = True
+    with contextlib.ExitStack() as stack:
+        tracking = None
+        for i, (name, kwargs) in enumerate(plan):
+            result = {"scenario": name, "measured_at": time.strftime("%Y-%m-%d %H:%M")}
+            step = workdir / f"{i}-{name}"
+            step.mkdir()
+            try:
+                if name in ON_REGISTRY_FILE:
+                    result.update(SCENARIOS[name](uri, step, **kwargs))
+                else:
+                    tracking = tracking or stack.enter_context(
+                        published(uri, workdir, mlflow_backend))
+                    result["mlflow_backend"] = tracking.backend.split(":", 1)[0]
+                    result.update(SCENARIOS[name](tracking, step, **kwargs))
+            except Exception:  # noqa: BLE001 - reported in the result; the next scenario runs
+                log.exception("scenario %s failed", name)
+                result["error"] = traceback.format_exc()
+                ok = False
+            log.info(json.dumps(result, indent=1))
+            write(name, result)
+    return ok
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: run the scenarios given, print and save their figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("scenarios", nargs="+", metavar="scenario[:key=value,...]",
+                        help=", ".join(sorted(SCENARIOS)))
     parser.add_argument("--tracking-uri", default=os.environ.get(
         "MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}"))
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--outage", type=float)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--kill-after", type=float)
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--mlflow-backend", help="backend store of the published mlflow "
+                        "server (e.g. a fresh PostgreSQL database); default SQLite")
+    parser.add_argument("--prediction-db", help="scaleout: the shared prediction database")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379",
+                        help="scaleout: the shared rate-limit storage")
+    parser.add_argument("--out", type=Path, help="result file (a single scenario only)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    kwargs = {k: v for k, v in (("seconds", args.seconds), ("outage", args.outage)) if v}
-    if args.scenario == "mlflow_outage":
-        kwargs.pop("seconds", None)  # the load lasts as long as the outage (+5 s)
+    plan = _plan(args.scenarios, {
+        "seconds": args.seconds, "outage": args.outage, "kill_after": args.kill_after,
+        "concurrency": args.concurrency, "prediction_db": args.prediction_db,
+        "redis_uri": args.redis})
+    if args.out and len(plan) > 1:
+        parser.error("--out names one result file: use --out-dir for several scenarios")
+    if any(name == "scaleout" for name, _ in plan) and not args.prediction_db:
+        parser.error("scaleout needs --prediction-db")
+
+    def write(name: str, result: dict) -> None:
+        out = args.out or args.out_dir / f"{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="caretflow-faults-") as tmp:
-        uri = args.tracking_uri
-        if uri.startswith("sqlite:///"):
-            uri = copy_sqlite_store(uri, Path(tmp) / "registry")
-        if args.scenario in ("load", "sigkill"):
-            result = SCENARIOS[args.scenario](uri, Path(tmp), **kwargs)
-        else:
-            with published(uri, Path(tmp)) as tracking:
-                result = SCENARIOS[args.scenario](tracking, Path(tmp), **kwargs)
-    result = {"scenario": args.scenario, "measured_at": time.strftime("%Y-%m-%d %H:%M"),
-              **result}
-    out = args.out or RESULTS / f"{args.scenario}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    log.info(json.dumps(result, indent=1))
+        ok = run_all(plan, args.tracking_uri, Path(tmp), write, args.mlflow_backend)
+    if not ok:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

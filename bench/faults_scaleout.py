@@ -6,16 +6,17 @@ server``, ``PREDICTION_DB_URL`` and ``RATE_LIMIT_STORAGE_URI``. Measured: how lo
 through either instance lands in one live-metric series, and whether one rate limit holds
 across all three workers.
 
-    python -m bench.faults_scaleout --prediction-db postgresql://postgres@127.0.0.1/x
+    python -m bench.faults_scaleout --prediction-db postgresql://postgres@127.0.0.1/x \
+        --redis redis://127.0.0.1:6379 --mlflow-backend postgresql://postgres@127.0.0.1/y
+
+(the same as ``python -m bench.faults_run scaleout ...``: a fresh published ``mlflow server``
+over a copy of ``--tracking-uri``, figures to ``bench/results/reliability/scaleout.json``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import tempfile
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,8 +26,8 @@ from mlflow.tracking import MlflowClient
 
 from bench.faults_env import ADMIN_KEY, CLIENT_KEY, Gunicorn
 from bench.load_mixed import RECORD
-from caretflow.launch import ROOT, wait_until
 from caretflow.launch import MlflowServer as TrackingServer
+from caretflow.launch import wait_until
 
 log = logging.getLogger("bench.faults_scaleout")
 LIMIT = 200  # per key and hour, shared through Redis
@@ -46,16 +47,14 @@ def _switch(a: Gunicorn, b: Gunicorn) -> dict:
     moved = time.monotonic()
     assert r.status_code == 200, r.text
 
-    def served_by(inst: Gunicorn, workers: int) -> bool:
-        seen = {}
-        for _ in range(4 * workers):
-            body = inst.health()
-            seen[body["worker_pid"]] = body["default_version"]
-        return len(seen) == workers and set(seen.values()) == {target["version"]}
+    def served_by(inst: Gunicorn) -> bool:
+        seen = inst.worker_healths(calls_per_worker=4)
+        return len(seen) == inst.workers and {
+            body["default_version"] for body in seen.values()} == {target["version"]}
 
-    b_done = wait_until(lambda: served_by(b, 1), 30, 0.05)
+    b_done = wait_until(lambda: served_by(b), 30, 0.05)
     b_after = time.monotonic() - moved
-    a_done = wait_until(lambda: served_by(a, 2), 30, 0.05)
+    a_done = wait_until(lambda: served_by(a), 30, 0.05)
     answer = _post(b.url, "/predict", RECORD).json()
     return {"target_version": target["version"], "other_instance_serves_after_s":
             round(b_after, 2) if b_done else None, "all_workers_switched": bool(a_done and b_done),
@@ -118,27 +117,10 @@ def scaleout(tracking: TrackingServer, workdir: Path, prediction_db: str, redis_
 
 
 def main() -> None:
-    """CLI: fresh mlflow server + two instances; figures to bench/results/reliability."""
-    from bench.faults_run import published
+    """CLI: ``python -m bench.faults_run scaleout`` with the same flags."""
+    from bench import faults_run
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tracking-uri", default=os.environ.get(
-        "MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}"))
-    parser.add_argument("--mlflow-backend", help="backend store of the mlflow server "
-                        "(e.g. a fresh PostgreSQL database); default SQLite")
-    parser.add_argument("--prediction-db", required=True)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "bench" / "results" / "reliability" / "scaleout.json")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with tempfile.TemporaryDirectory(prefix="caretflow-scaleout-") as tmp, \
-            published(args.tracking_uri, Path(tmp), args.mlflow_backend) as tracking:
-        result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"),
-                  **scaleout(tracking, Path(tmp), args.prediction_db, args.redis)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    log.info(json.dumps(result, indent=1))
+    faults_run.main(["scaleout", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """schemathesis over every route of ``/openapi.json``: no 5xx, every answer as documented.
 
 The test suite runs it with a few examples per route; this script runs it deeper against
-an in-process app (WSGI, no network) serving ``models:/churn@champion`` of a registry:
+an in-process app (WSGI, no network) serving ``models:/<name>@champion`` of a registry:
 
     python -m bench.fuzz_api --examples 300 --out bench/results/reliability/fuzz.json
+    python -m bench.fuzz_api --tracking-uri sqlite:////abs/mlflow.db --model-name ratings \
+        --examples 8 --seed 0 --key admin --out /tmp/fuzz.json
+
+The first failing case raises (its report on stderr, exit status 1, no result written).
 """
 
 from __future__ import annotations
@@ -86,7 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracking-uri", default=os.environ.get(
         "MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}"))
+    parser.add_argument("--model-name", default="churn", help="registered model to serve")
     parser.add_argument("--examples", type=int, default=300)
+    parser.add_argument("--seed", type=int, help="fixed seed (default: a random run)")
+    parser.add_argument("--key", choices=("admin", "client"), default="admin",
+                        help="send an admin key (every route reached) or a client key")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "bench" / "results" / "reliability" / "fuzz.json")
     args = parser.parse_args()
@@ -98,16 +106,19 @@ def main() -> None:
         uri = args.tracking_uri
         if uri.startswith("sqlite:///"):
             uri = copy_sqlite_store(uri, Path(tmp) / "registry")
-        app = create_app({"MLFLOW_TRACKING_URI": uri, "API_KEYS": CLIENT,
-                          "ADMIN_API_KEYS": ADMIN, "BACKGROUND": False,
+        app = create_app({"MLFLOW_TRACKING_URI": uri, "MODEL_NAME": args.model_name,
+                          "API_KEYS": CLIENT, "ADMIN_API_KEYS": ADMIN, "BACKGROUND": False,
                           "PREDICTION_DB_URL": f"sqlite:///{Path(tmp) / 'predictions.db'}"})
         started = time.monotonic()
-        report = fuzz(app, args.examples, seed=None)
-        app.extensions["caretflow"].stop()
-    result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"),
-              "examples_per_operation": args.examples, "seconds": round(
-        time.monotonic() - started, 1), "server_errors": 0, "operations": report,
-        "cases": sum(r["cases"] for r in report.values())}
+        try:
+            report = fuzz(app, args.examples, ADMIN if args.key == "admin" else CLIENT,
+                          args.seed)
+        finally:
+            app.extensions["caretflow"].stop()
+    result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"), "model_name": args.model_name,
+              "examples_per_operation": args.examples, "seed": args.seed, "key": args.key,
+              "seconds": round(time.monotonic() - started, 1), "server_errors": 0,
+              "operations": report, "cases": sum(r["cases"] for r in report.values())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     log.info(json.dumps(result, indent=1))

@@ -28,29 +28,14 @@ log = logging.getLogger("bench.recommend")
 RESULTS = Path(__file__).parent / "results"
 TARGET_P50_MS = 20.0
 N_USERS = 100  # the generator's users (conf/dataset/ratings.yaml)
+TINY = ["profile.max_rows=1500"]  # with bench.registry's quick profile: a registry in ~1 min
 
 
 def ensure_registry(workdir: Path) -> str:
-    """A ratings registry (v2_random_forest as champion) in ``workdir``, built once."""
-    from mlflow.tracking import MlflowClient
+    """A ratings registry (v2_random_forest as champion, tiny data) in ``workdir``, built once."""
+    from bench import registry
 
-    uri = f"sqlite:///{workdir.resolve() / 'mlflow.db'}"
-    try:
-        MlflowClient(uri).get_model_version_by_alias("ratings", "champion")
-        return uri
-    except Exception:  # noqa: BLE001 - missing store or model: build it
-        log.info("building a tiny ratings registry in %s", workdir)
-    from tests.conftest import build_registry
-
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        build_registry("ratings", ["v2_random_forest"])
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-        if saved is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = saved
-    return uri
+    return registry.ensure(workdir, ["v2_random_forest"], TINY, dataset="ratings")
 
 
 def _call(host: str, port: int, body: bytes, key: str) -> tuple[int, dict]:

@@ -1,9 +1,12 @@
-"""A benchmark registry: churn versions trained on all rows, on a private SQLite store.
+"""A benchmark registry: versions of one data set trained in-process, on a private SQLite store.
 
-Both servers in the serving benchmark load ``models:/churn@champion`` from this store, so
-they serve the very same registered model.
+The versions of ``--dataset`` (default churn) are trained with the quick profile on all rows
+(unless ``--overrides`` says otherwise) and evaluated, so the store has a champion. Both
+servers in the serving benchmark load ``models:/churn@champion`` from this store, so they
+serve the very same registered model.
 
     python -m bench.registry --workdir /tmp/caretflow-bench --versions v2_random_forest,v4_xgboost
+    python -m bench.registry --workdir /tmp/rec --dataset ratings --versions v2_random_forest
 """
 
 from __future__ import annotations
@@ -35,16 +38,18 @@ def champion(uri: str, name: str = "churn") -> dict:
             "estimator": mv.tags.get("estimator")}
 
 
-def build(workdir: Path, versions: list[str], overrides: list[str] = ()) -> str:
-    """Train ``versions`` of churn in-process (quick profile, all rows) and evaluate.
+def build(workdir: Path, versions: list[str], overrides: list[str] = (),
+          dataset: str = "churn") -> str:
+    """Train ``versions`` of ``dataset`` in-process (quick profile, all rows) and evaluate.
 
     Args:
         workdir: directory for ``mlflow.db`` (created).
         versions: version config names.
         overrides: extra Hydra overrides (e.g. ``profile.max_rows=1500`` for smoke runs).
+        dataset: data set config name (also the registered model name).
 
     Returns:
-        The tracking URI of the store holding ``churn@champion``.
+        The tracking URI of the store holding ``<dataset>@champion``.
     """
     import mlflow
 
@@ -58,34 +63,36 @@ def build(workdir: Path, versions: list[str], overrides: list[str] = ()) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.pop("MLFLOW_RUN_ID", None)
     mlflow.set_tracking_uri(uri)
-    base = ["dataset=churn", "profile=quick", *overrides]
+    base = [f"dataset={dataset}", "profile=quick", *overrides]
     runs = [train(compose([*base, f"version={v}"])) for v in versions]
     pre_id = mlflow.tracking.MlflowClient().get_run(runs[0]["run_id"]).data.tags[
         "preprocess_run_id"]
     evaluate(compose([*base, f"preprocess_run_id={pre_id}"]))
-    log.info("champion: %s", champion(uri))
+    log.info("champion: %s", champion(uri, dataset))
     return uri
 
 
-def ensure(workdir: Path, versions: list[str], overrides: list[str] = ()) -> str:
-    """The store in ``workdir`` if it already has a champion, else a freshly built one."""
+def ensure(workdir: Path, versions: list[str], overrides: list[str] = (),
+           dataset: str = "churn") -> str:
+    """The store in ``workdir`` if it already has a ``dataset`` champion, else a fresh one."""
     uri = store_uri(workdir)
-    if (Path(workdir) / "mlflow.db").exists() and champion(uri):
-        log.info("reusing the registry in %s: champion %s", workdir, champion(uri))
+    if (Path(workdir) / "mlflow.db").exists() and champion(uri, dataset):
+        log.info("reusing the registry in %s: champion %s", workdir, champion(uri, dataset))
         return uri
-    return build(workdir, versions, overrides)
+    return build(workdir, versions, overrides, dataset)
 
 
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True, type=Path)
+    parser.add_argument("--dataset", default="churn")
     parser.add_argument("--versions", default=DEFAULT_VERSIONS)
     parser.add_argument("--overrides", default="", help="extra Hydra overrides")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("bench").info(
-        ensure(args.workdir, args.versions.split(","), args.overrides.split()))
+        ensure(args.workdir, args.versions.split(","), args.overrides.split(), args.dataset))
 
 
 if __name__ == "__main__":
