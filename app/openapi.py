@@ -16,11 +16,11 @@ import inspect
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Literal
 
 from flask import Flask
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
+from app.api_models import ErrorOut
 from app.auth import HEADER
 from app.errors import ApiError
 
@@ -29,69 +29,6 @@ ATTR = "openapi"  # the view-function attribute holding its ``Operation``
 BODY_ERRORS = (400, 413, 415, 422)  # app.http.json_body, MAX_CONTENT_LENGTH, validation
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^>]*\))?:)?(\w+)>")
 _PARAM_TYPES = {"int": "integer", "float": "number"}
-
-
-class ErrorOut(BaseModel):
-    """Every error answer."""
-
-    error: str
-    details: list
-
-
-class IntervalOut(BaseModel):
-    """Regression interval."""
-
-    lower: float
-    upper: float
-    level: float
-
-
-class PredictionOut(BaseModel):
-    """One answer of /predict."""
-
-    prediction: float | int
-    prediction_id: str
-    model_version: str
-    version_name: str
-    arm: Literal["default", "champion", "challenger"]
-    probability: float | None = None
-    threshold: float | None = None
-    interval: IntervalOut | None = None
-
-
-class BatchOut(BaseModel):
-    """A batch answer of /predict."""
-
-    predictions: list[PredictionOut]
-
-
-class FeedbackOut(BaseModel):
-    """Answer of /feedback."""
-
-    recorded: int
-    feedback: list[dict]
-
-
-PredictAnswer = PredictionOut | BatchOut
-
-
-def predict_body(st):
-    """/predict: one flat record or a batch, per the serving contract."""
-    return st.requests.single | st.requests.batch
-
-
-def feedback_body(st):
-    """/feedback: one item or a list of them."""
-    return st.requests.feedback | list[st.requests.feedback]
-
-
-def recommend_body(st):
-    """/recommend: for recommender contracts only (None: any JSON object)."""
-    if not st.contract.get("recommender"):
-        return None
-    from app.routes.recommend import request_model  # that route owns its body model
-
-    return request_model(st)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from caretflow.config import normalise_argv, to_container
 from caretflow.data import tables
 from caretflow.inference.ranking import ranking_metrics
 from caretflow.metrics import (
-    HIGHER_IS_BETTER,
     calibration_metrics,
     classification_metrics,
     interval_metrics,
@@ -30,6 +29,7 @@ from caretflow.modelling.selection import (
     Comparison,
     apply_gate,
     choose,
+    summary_table,
     unseen_rows,
 )
 from steps.preprocess import load_split, log_split_input
@@ -229,38 +229,6 @@ def _write_cards(name: str, candidates: list[Candidate], choice: Choice, models:
         model_card.write(name, c.version, model_card.card(
             c.version_name, type(model.pipeline.steps[-1][1]).__name__, model.contract,
             pre_id, c.cv, c.metrics, gate, role))
-
-
-def summary_table(candidates: list[Candidate], choice: Choice, primary: str) -> pd.DataFrame:
-    """One row per version, best CV first: the CV primary metric, key test metrics, gate, role."""
-    shown = [
-        "roc_auc",
-        "f1",
-        "precision",
-        "recall",
-        "accuracy",
-        "rmse",
-        "mae",
-        "r2",
-        "interval_coverage",
-        "ndcg_at_10",
-        "rmse_over_noise_floor",
-    ]
-    roles = {}
-    if choice.champion is not None:
-        roles[choice.champion.version] = "champion"
-    if choice.challenger is not None:
-        roles[choice.challenger.version] = "challenger"
-    cv_name = f"cv_{primary}"
-    rows = []
-    for c in candidates:
-        row = {"version": c.version, "version_name": c.version_name}
-        row[cv_name] = round(c.cv[primary], 4) if primary in c.cv else float("nan")
-        row.update({f"test_{k}": round(c.metrics[k], 4) for k in shown if k in c.metrics})
-        row.update(gate="passed" if c.passed else "failed", role=roles.get(c.version, ""))
-        rows.append(row)
-    ascending = not HIGHER_IS_BETTER[primary]
-    return pd.DataFrame(rows).sort_values(cv_name, ascending=ascending, na_position="last")
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

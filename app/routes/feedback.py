@@ -7,10 +7,11 @@ import time
 from flask import Blueprint
 
 from app import telemetry
+from app.api_models import FeedbackOut, feedback_body
 from app.auth import requires
 from app.errors import ApiError
 from app.http import json_body, json_response
-from app.openapi import FeedbackOut, documented, feedback_body
+from app.openapi import documented
 from app.prediction_log import db, queries
 from app.schemas import validate
 from app.state import state

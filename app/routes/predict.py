@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app import scoring
+from app.api_models import PredictAnswer, predict_body
 from app.auth import requires
 from app.batchcheck import Batch, BatchChecker
 from app.errors import ApiError, too_many
 from app.http import json_body, json_response
-from app.openapi import PredictAnswer, documented, predict_body
+from app.openapi import documented
 from app.schemas import validate
 from app.state import state
 

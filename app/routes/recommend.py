@@ -17,11 +17,12 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
 from app import scoring, telemetry
+from app.api_models import recommend_body
 from app.auth import requires
 from app.errors import ApiError, too_many
 from app.http import json_body, json_response
 from app.model_store import Served
-from app.openapi import documented, recommend_body
+from app.openapi import documented
 from app.prediction_log import db
 from app.schemas import NAME, validate
 from app.state import State, state

@@ -164,3 +164,35 @@ def unseen_rows(test: pd.DataFrame, trained_on: pd.DataFrame, id_columns: list[s
     columns = ids or sorted(set(test.columns) & set(trained_on.columns))
     seen = set(row_keys(trained_on, columns))
     return ~row_keys(test, columns).isin(seen).to_numpy()
+
+
+def summary_table(candidates: list[Candidate], choice: Choice, primary: str) -> pd.DataFrame:
+    """One row per version, best CV first: the CV primary metric, key test metrics, gate, role."""
+    shown = [
+        "roc_auc",
+        "f1",
+        "precision",
+        "recall",
+        "accuracy",
+        "rmse",
+        "mae",
+        "r2",
+        "interval_coverage",
+        "ndcg_at_10",
+        "rmse_over_noise_floor",
+    ]
+    roles = {}
+    if choice.champion is not None:
+        roles[choice.champion.version] = "champion"
+    if choice.challenger is not None:
+        roles[choice.challenger.version] = "challenger"
+    cv_name = f"cv_{primary}"
+    rows = []
+    for c in candidates:
+        row = {"version": c.version, "version_name": c.version_name}
+        row[cv_name] = round(c.cv[primary], 4) if primary in c.cv else float("nan")
+        row.update({f"test_{k}": round(c.metrics[k], 4) for k in shown if k in c.metrics})
+        row.update(gate="passed" if c.passed else "failed", role=roles.get(c.version, ""))
+        rows.append(row)
+    ascending = not HIGHER_IS_BETTER[primary]
+    return pd.DataFrame(rows).sort_values(cv_name, ascending=ascending, na_position="last")
