@@ -42,6 +42,7 @@ def _register_noise_model(uri: str) -> str:
     noise = copy.copy(model)
     noise.pipeline = clone(model.pipeline).fit(X, y.to_numpy())
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("noise-models")
     with mlflow.start_run():
         return registry.log_and_register(noise, X, "churn", "v_noise",
                                          tags={"version_name": "v_noise",

@@ -34,6 +34,7 @@ def _legacy_version(name: str, metadata: dict | None = None) -> None:
 @pytest.mark.slow
 def test_legacy_versions_are_read_from_mlmodel_metadata_or_skipped(tracking_store, caplog):
     mlflow.set_tracking_uri(tracking_store)
+    mlflow.set_experiment("legacy-versions")  # not an experiment id left by another store
     new = {"task": "classification", "schema_digest": "abc"}
     _legacy_version("legacy")  # no contract anywhere: skipped with a warning
     registry.check_contract("legacy", new)
