@@ -44,6 +44,7 @@ def test_known_user_gets_sorted_unrated_items_with_intervals(rc, ratings_app):
     assert body["model_version"] == "1" and body["version_name"] == "v2_random_forest"
     items = body["items"]
     assert 0 < len(items) <= 10
+    assert {it["prediction_id"][:28] for it in items} == {r.headers["X-Request-Id"]}
     scores = [it["predicted_rating"] for it in items]
     assert scores == sorted(scores, reverse=True)
     rated = set(cat["rated_items"][cat["rated_users"] == user].tolist())

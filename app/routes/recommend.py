@@ -16,7 +16,7 @@ import numpy as np
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from app import scoring, telemetry
+from app import logs, scoring, telemetry
 from app.api_models import recommend_body
 from app.auth import requires
 from app.errors import ApiError, too_many
@@ -105,7 +105,7 @@ def _inputs(st: State, cat: dict, user_id, item_ids: list) -> dict[str, list]:
 def _log(st: State, served: Served, arm: str, answer: dict) -> None:
     """Give every recommended item a prediction id; store them when the log is on."""
     items = answer["items"]
-    request_id = db.new_request_id()
+    request_id = logs.request_id()
     ids = db.prediction_ids(request_id, range(len(items)))
     for item, pid in zip(items, ids, strict=True):
         item["prediction_id"] = pid
