@@ -25,6 +25,11 @@ from app.auth import HEADER
 from app.errors import ApiError
 
 JSON = "application/json"
+# The key as ``X-API-Key``, as a Bearer token, or as the password of HTTP Basic (app.auth).
+SCHEMES = {"ApiKey": {"type": "apiKey", "in": "header", "name": HEADER},
+           "Bearer": {"type": "http", "scheme": "bearer"},
+           "Basic": {"type": "http", "scheme": "basic"}}
+SECURITY = [{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]
 ATTR = "openapi"  # the view-function attribute holding its ``Operation``
 BODY_ERRORS = (400, 413, 415, 422)  # app.http.json_body, MAX_CONTENT_LENGTH, validation
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^>]*\))?:)?(\w+)>")
@@ -163,7 +168,7 @@ def _operation(rule, view, spec: Operation, schemas: dict) -> tuple[str, dict]:
             JSON: {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
     op["responses"] = dict(sorted(responses.items()))
     if role:
-        op["security"] = [{"ApiKey": []}]
+        op["security"] = SECURITY  # any one of them
         op["description"] += f"\n\nNeeds a {role} key in {HEADER}."
     path, params = _path_and_parameters(rule, spec)
     if params:
@@ -206,6 +211,5 @@ def document(app: Flask, st) -> dict:
         "info": {"title": f"caretflow serving ({st.store.name})", "version": "1.0"},
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}),
-                       "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header",
-                                                      "name": HEADER}}},
+                       "securitySchemes": SCHEMES},
     }
