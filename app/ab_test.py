@@ -1,21 +1,21 @@
 """The A/B verdict over the prediction log: champion against challenger, ``GET /ab_test``.
 
-Only records routed by the A/B test count (arms ``champion`` and ``challenger``: a random,
-sticky split of the same traffic); shadow scores (the challenger scoring records the champion
-answered) pair with the champion's score of the same record for a paired comparison.
-The statistics are ``caretflow.ab_stats`` (an always-valid sequential test).
+The arms are ``caretflow.ab_arms``, the statistics ``caretflow.ab_stats`` (an always-valid
+sequential test), shared with the ``monitor`` step.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from app.prediction_log.db import labels
-from caretflow import ab_stats
+from caretflow import ab_arms, ab_stats
+
+COLUMNS = ["prediction_id", "arm", "model_version", "prediction", "probability", "true_value"]
 
 
 def _rows(engine: Engine, model_name: str, versions: list[str], since: float) -> list:
@@ -27,31 +27,12 @@ def _rows(engine: Engine, model_name: str, versions: list[str], since: float) ->
         return list(conn.execute(query))
 
 
-def _arm(rows: list, version: str, task: str) -> dict:
-    y = np.array([r.true_value for r in rows], dtype=float)
-    pred = np.array([r.prediction for r in rows], dtype=float)
-    score = (np.array([r.probability for r in rows], dtype=float)
-             if task == "classification" else pred)
-    return {"version": version, "y": y, "score": score, "pred": pred}
-
-
 def arms(engine: Engine, model_name: str, champion: str, challenger: str, task: str,
          since: float) -> tuple[dict, dict, dict | None]:
-    """Labelled records of both arms, and the shadow pairs (None without shadow scores)."""
+    """Labelled records of both arms, and the shadow pairs (``caretflow.ab_arms``)."""
     rows = _rows(engine, model_name, [champion, challenger], since)
-    champ = [r for r in rows if r.arm == "champion" and r.model_version == champion]
-    chall = [r for r in rows if r.arm == "challenger" and r.model_version == challenger]
-    shadow = {r.prediction_id: r for r in rows
-              if r.arm == "shadow" and r.model_version == challenger}
-    served = [r for r in rows if r.arm in ("default", "champion") and r.model_version == champion
-              and r.prediction_id in shadow]
-    paired = None
-    if served:
-        a, b = _arm(served, champion, task), _arm([shadow[r.prediction_id] for r in served],
-                                                 challenger, task)
-        paired = {"y": a["y"], "champion": a["score"], "challenger": b["score"],
-                  "champion_pred": a["pred"], "challenger_pred": b["pred"]}
-    return _arm(champ, champion, task), _arm(chall, challenger, task), paired
+    frame = pd.DataFrame([r._asdict() for r in rows], columns=COLUMNS)
+    return ab_arms.arms(frame, task, champion, challenger)
 
 
 def verdict(engine: Engine, model_name: str, contract: dict, champion: str, challenger: str,

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from caretflow import ab_stats
+from caretflow import ab_arms, ab_stats
 from caretflow.metrics import calibration_metrics
 from caretflow.monitoring import cbpe
 from caretflow.monitoring.feature_drift import input_drift, prediction_drift
@@ -123,11 +123,6 @@ def version_report(contract: dict, reference: dict, scored: pd.DataFrame,
             "over_time": over_time(contract, scored, labels, since, until)}
 
 
-def _arm(labels: pd.DataFrame, task: str, version: str) -> dict:
-    return {"version": version, "y": labels["true_value"].to_numpy(float),
-            "score": _score_column(task, labels), "pred": labels["prediction"].to_numpy(float)}
-
-
 def ab_verdict(contract: dict, labels: pd.DataFrame, champion: str,
                challenger: str) -> dict | None:
     """``ab_stats.verdict`` over the window's A/B arms (paired over shadow scores), or None.
@@ -137,23 +132,10 @@ def ab_verdict(contract: dict, labels: pd.DataFrame, champion: str,
     if labels.empty:
         return None
     task, metric = contract["task"], contract["primary_metric"]
-    v = labels["model_version"]
-    a = labels[(labels["arm"] == "champion") & (v == champion)]
-    b = labels[(labels["arm"] == "challenger") & (v == challenger)]
-    shadow = labels[(labels["arm"] == "shadow") & (v == challenger)]
-    served = labels[labels["arm"].isin(["default", "champion"]) & (v == champion)]
-    pairs = served.merge(shadow, on="prediction_id", suffixes=("", "_b"))
-    if a.empty and b.empty and pairs.empty:
+    a, b, paired = ab_arms.arms(labels, task, champion, challenger)
+    if not len(a["y"]) and not len(b["y"]) and paired is None:
         return None
-    paired = None
-    if len(pairs):
-        paired = {"y": pairs["true_value"].to_numpy(float),
-                  "champion": _score_column(task, pairs),
-                  "challenger": _score_column(task, pairs, suffix="_b"),
-                  "champion_pred": pairs["prediction"].to_numpy(float),
-                  "challenger_pred": pairs["prediction_b"].to_numpy(float)}
-    return ab_stats.verdict(metric, list(LIVE[task]), _arm(a, task, champion),
-                            _arm(b, task, challenger), paired,
+    return ab_stats.verdict(metric, list(LIVE[task]), a, b, paired,
                             effect=ab_stats.DEFAULT_EFFECT.get(metric, 0.02))
 
 
