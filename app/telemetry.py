@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -48,18 +47,23 @@ def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
 
 
 _LOCK = threading.Lock()
+_TELEMETRY: Telemetry | None = None
 
 
 def get() -> Telemetry:
     """The metric families, created once per process on first use.
 
-    Thread-safe: the background loops and the request threads may ask first together.
+    Thread-safe: the background loops and the request threads may ask first together; once
+    created, no lock is taken (this runs on every request).
     """
-    with _LOCK:
-        return _create()
+    global _TELEMETRY
+    if _TELEMETRY is None:
+        with _LOCK:
+            if _TELEMETRY is None:
+                _TELEMETRY = _create()
+    return _TELEMETRY
 
 
-@lru_cache(maxsize=1)
 def _create() -> Telemetry:
     return Telemetry(
         requests=Counter("caretflow_http_requests_total", "HTTP requests",
