@@ -83,6 +83,14 @@ def ratings_uri(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ratings_app(ratings_uri, tmp_path_factory):
+    """One in-process app per test module over the ratings registry."""
+    with running_app({}, tmp_path_factory.mktemp("ratings_app"), MLFLOW_TRACKING_URI=ratings_uri,
+                     MODEL_NAME="ratings") as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
 def shared_app(tiny_registry, tmp_path_factory):
     """One app per test module (for tests that do not move aliases)."""
     with running_app(tiny_registry, tmp_path_factory.mktemp("app")) as app:

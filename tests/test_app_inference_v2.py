@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 
 from app.fastpath import probe_columns
-from tests.app_helpers import CLIENT, copy_registry, headers, running_app, start_gunicorn
+from tests.app_helpers import CLIENT, copy_registry, headers, start_gunicorn
 
 V2_TYPES = {"int": "INT64", "float": "FP64", "category": "BYTES"}
 NUMPY = {"INT64": np.int64, "FP64": np.float64, "BYTES": np.object_}
-
-
-@pytest.fixture(scope="module")
-def ratings_app(ratings_uri, tmp_path_factory):
-    with running_app({}, tmp_path_factory.mktemp("v2_ratings"), MLFLOW_TRACKING_URI=ratings_uri,
-                     MODEL_NAME="ratings") as app:
-        yield app
 
 
 def _contract(app) -> dict:

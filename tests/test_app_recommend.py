@@ -11,14 +11,7 @@ import pytest
 
 from caretflow.launch import ROOT, env_with
 from caretflow.launch import wait_until as wait_for
-from tests.app_helpers import headers, running_app
-
-
-@pytest.fixture(scope="module")
-def ratings_app(ratings_uri, tmp_path_factory):
-    with running_app({}, tmp_path_factory.mktemp("rec_app"), MLFLOW_TRACKING_URI=ratings_uri,
-                     MODEL_NAME="ratings") as app:
-        yield app
+from tests.app_helpers import headers
 
 
 @pytest.fixture
