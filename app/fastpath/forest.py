@@ -1,4 +1,4 @@
-"""The fastest correct path through a logged pipeline ending in a random forest.
+"""A fitted random forest packed into flat arrays and walked without scikit-learn's overhead.
 
 A scikit-learn forest spends most of a small request in per-tree Python overhead (joblib
 dispatch and input checks): ~8 ms for one row of a 200-tree forest. ``CompiledForest``
@@ -10,40 +10,20 @@ packs every tree's nodes into flat arrays and answers from them directly:
   many rows take one call per tree into scikit-learn's own compiled ``Tree.apply``.
 
 All make exactly the comparisons scikit-learn makes (float32 features against float64
-thresholds) and add the per-tree answers in tree order, so the result is the pipeline's.
-The shortcut is used only after it reproduced the pipeline's own output on probe rows;
-otherwise the model's ``predict_details`` serves.
+thresholds) and add the per-tree answers in tree order, so the result is the forest's.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-log = logging.getLogger(__name__)
 FOREST_CLASSES = {"RandomForestClassifier", "ExtraTreesClassifier"}
 FOREST_REGRESSORS = {"RandomForestRegressor", "ExtraTreesRegressor"}
 LEVELWISE_MAX_ROWS = 16  # up to this many rows all trees walk together; above, tree by tree
-
-
-def probe_columns(schema: dict, n: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random valid rows drawn from the input schema (for checks and warm-up)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for col, spec in schema.items():
-        if spec["type"] == "category":
-            out[col] = rng.choice(np.asarray(spec["categories"], dtype=str), n)
-        else:
-            low, high = float(spec.get("min", 0)), float(spec.get("max", 1))
-            high = min(high, low + 1e6)
-            values = rng.uniform(low, high, n)
-            out[col] = np.round(values).astype(int) if spec["type"] == "int" else values
-    return out
 
 
 def _walk(X, feature, threshold, children, roots, depths, values, out):  # pragma: no cover
@@ -154,12 +134,12 @@ class CompiledForest:
         walk = compiled_walk()
         if walk is not None:
             total = np.zeros((len(X32), self.values.shape[1]))
-            chunks = _chunks(len(X32), self.threads)
-            if len(chunks) == 1:
+            parts = chunks(len(X32), self.threads)
+            if len(parts) == 1:
                 walk(X32, *self.packed, total)
             else:  # the compiled walk releases the GIL: row chunks run on several cores
-                list(_pool(self.threads).map(
-                    lambda c: walk(X32[c], *self.packed, total[c]), chunks))
+                list(pool(self.threads).map(
+                    lambda c: walk(X32[c], *self.packed, total[c]), parts))
         elif len(X32) <= LEVELWISE_MAX_ROWS:
             per_tree = self.values[self._levelwise(X32)]  # (rows, trees, k)
             total = np.cumsum(per_tree, axis=1)[:, -1]  # tree order, as scikit-learn adds
@@ -174,7 +154,8 @@ class CompiledForest:
 PARALLEL_MIN_ROWS = 256  # fewer rows: one thread (a hand-off costs more than it saves)
 
 
-def _chunks(n: int, threads: int) -> list[slice]:
+def chunks(n: int, threads: int) -> list[slice]:
+    """Row slices for ``threads`` threads (one slice below ``PARALLEL_MIN_ROWS`` rows)."""
     parts = min(threads, n // (PARALLEL_MIN_ROWS // 2)) if threads > 1 else 1
     if parts <= 1:
         return [slice(0, n)]
@@ -185,73 +166,9 @@ def _chunks(n: int, threads: int) -> list[slice]:
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def pool(threads: int) -> ThreadPoolExecutor:
     """The pool of the calling process (made after a fork: workers never share one)."""
     key = (os.getpid(), threads)
     if key not in _POOLS:
         _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="forest")
     return _POOLS[key]
-
-
-class FastPipeline:
-    """Stands in for a fitted pipeline ending in a forest: same answers, less overhead.
-
-    Args:
-        pipeline: the fitted (imblearn) pipeline.
-        threads: cores one large batch may use (``PREDICT_THREADS``).
-    """
-
-    def __init__(self, pipeline, threads: int = 1):
-        self.pipeline = pipeline
-        steps = list(pipeline.steps)
-        self.forest = CompiledForest(steps[-1][1], threads)
-        # Resamplers (SMOTE) only act during fit; everything else with transform() runs.
-        self.transforms = [s for _, s in steps[:-1] if hasattr(s, "transform")]
-
-    def _features(self, X) -> np.ndarray | None:
-        for step in self.transforms:
-            X = step.transform(X)
-        X = np.asarray(X, dtype=float)
-        ok = X.ndim == 2 and X.shape[1] == self.forest.n_features and np.isfinite(X).all()
-        return X if ok else None  # anything unusual: the pipeline decides
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, like the pipeline's."""
-        Z = self._features(X) if self.forest.classifier else None
-        return self.pipeline.predict_proba(X) if Z is None else self.forest.mean(Z)
-
-    def predict(self, X) -> np.ndarray:
-        """Regression values, like the pipeline's (classification is not used by the model)."""
-        Z = None if self.forest.classifier else self._features(X)
-        return self.pipeline.predict(X) if Z is None else self.forest.mean(Z)
-
-
-def accelerate(model, threads: int = 1):
-    """A copy of ``model`` using ``FastPipeline`` when it reproduces the pipeline exactly.
-
-    Every evaluation strategy is checked: a few probe rows, a batch, and a batch large
-    enough to be split across ``threads``.
-
-    Args:
-        model: the loaded ``CaretflowModel``.
-        threads: cores one large batch may use.
-
-    Returns:
-        The faster copy, or ``model`` itself when no verified shortcut applies.
-    """
-    try:
-        fast = copy.copy(model)
-        fast.pipeline = FastPipeline(model.pipeline, threads)
-        sizes = (3, 4 * LEVELWISE_MAX_ROWS, 2 * PARALLEL_MIN_ROWS + 1)
-        probes = [probe_columns(model.input_schema, n=n, seed=n) for n in sizes]
-        same = all(np.allclose(want, got, rtol=1e-9, atol=1e-12)
-                   for X in probes
-                   for want, got in zip(model.predict_details(X).values(),
-                                        fast.predict_details(X).values(), strict=True))
-    except Exception as exc:  # noqa: BLE001 - any surprise: serve the plain pipeline
-        log.debug("no fast path for this model (%s)", exc)
-        return model
-    if same:
-        return fast
-    log.warning("fast path disagrees with the pipeline; serving the pipeline as logged")
-    return model

@@ -1,0 +1,157 @@
+"""The fast path (app/fastpath/) answers as the logged pipeline: XGBoost and voting blends.
+
+The small models are built with the project's own build code (``fit_version``: pipeline,
+out-of-fold Platt calibration and threshold, or K-fold interval) on a small sample, and
+compared with the pipeline on held-out rows, one row and 1000-row batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skops.io
+from lightgbm import LGBMClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+from xgboost import XGBClassifier, XGBRegressor
+
+from app.fastpath import accelerate, members
+from caretflow.config import compose
+from caretflow.data import tables as D
+from caretflow.modelling.build import fit_version
+from caretflow.modelling.ensemble import soft_vote
+from caretflow.registry import trusted_types
+
+SAMPLE = ["profile=quick", "profile.max_rows=500", "profile.cv_folds=2", "model.search=null"]
+
+
+def _build(overrides: list[str], estimator=None):
+    """(model, held-out rows) of one version fitted on a small sample, then saved and loaded
+    as the registry does (skops against caretflow's allow-list)."""
+    cfg = compose([*SAMPLE, *overrides])
+    raw = D.load_raw(cfg.dataset)
+    _, train, _ = D.training_split(raw, cfg)
+    cols = D.feature_columns(cfg.dataset)
+    model = fit_version(cfg, train[cols], train[cfg.dataset.target], estimator).model
+    data = skops.io.dumps(model)
+    model = skops.io.loads(data, trusted=trusted_types(data))
+    rows = raw.drop(index=train.index, errors="ignore")[cols].sample(1000, random_state=1)
+    return model, rows
+
+
+@pytest.fixture(scope="module")
+def models():
+    """Churn XGBoost (SMOTE, Platt, threshold), a weighted churn blend with a member that
+    has no fast form, and a ratings blend (intervals, clipping)."""
+    churn_blend = soft_vote([GradientBoostingClassifier(n_estimators=30, random_state=0),
+                             LGBMClassifier(n_estimators=30, verbose=-1, n_jobs=1),
+                             LogisticRegression(max_iter=500),
+                             XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1),
+                             DecisionTreeClassifier(max_depth=4, random_state=0)],
+                            "classification")
+    churn_blend.set_params(weights=[2, 1, 1, 1, 0.5])
+    ratings_blend = soft_vote([LinearRegression(),
+                               GradientBoostingRegressor(n_estimators=30, random_state=0),
+                               RandomForestRegressor(n_estimators=10, max_depth=6,
+                                                     random_state=0),
+                               XGBRegressor(n_estimators=20, max_depth=3, n_jobs=1)],
+                              "regression")
+    return {
+        "xgboost": _build(["version=v4_xgboost", "+model.params.n_estimators=40"]),
+        "churn_blend": _build(["version=v1_auto_select"], churn_blend),
+        "ratings_blend": _build(["dataset=ratings", "version=v1_auto_select"], ratings_blend),
+    }
+
+
+FORMS = {
+    "xgboost": "XGBoostInplace",
+    "churn_blend": "Blend[GradientBoostingTrees, LightGBMTrees, Linear, XGBoostInplace, "
+                   "DecisionTreeClassifier.predict_proba]",
+    "ratings_blend": "Blend[Linear, GradientBoostingTrees, CompiledForest, XGBoostInplace]",
+}
+
+
+def _same(model, fast, rows, frame: bool = False) -> None:
+    """Every output the server answers agrees to 1e-6 (labels exactly), on the column
+    arrays the server hands over (and on a DataFrame when ``frame``)."""
+    for X in ([rows] if frame else []) + [{c: rows[c].to_numpy() for c in rows}]:
+        want, got = model.predict_details(X), fast.predict_details(X)
+        assert want.keys() == got.keys()
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6, err_msg=key)
+        if model.task == "classification":
+            assert np.array_equal(got["prediction"], want["prediction"])
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_fast_path_answers_as_the_pipeline(models, name):
+    model, rows = models[name]
+    if model.task == "classification":
+        assert model.calibration and model.calibration["method"] == "platt"
+    else:
+        assert model.interval_halfwidth > 0 and model.target_range == [1, 5]
+    fast = accelerate(model, threads=2)
+    assert fast is not model and fast.pipeline.kind == FORMS[name]
+    for n in (1, 300, 1000):  # one row, a few hundred, and a batch split across threads
+        _same(model, fast, rows.iloc[:n], frame=n == 300)
+
+
+def test_a_member_whose_fast_form_disagrees_answers_itself(models, monkeypatch):
+    """A wrong compiled member is caught at load time and replaced by the member itself."""
+    model, rows = models["churn_blend"]
+    right = members.Linear.__call__
+    monkeypatch.setattr(members.Linear, "__call__",
+                        lambda self, Z: right(self, Z) * np.array([0.999, 1.001]))
+    fast = accelerate(model)
+    assert fast is not model
+    assert "LogisticRegression.predict_proba" in fast.pipeline.kind
+    assert "Linear" not in fast.pipeline.kind.split("[")[1]
+    _same(model, fast, rows.iloc[:300])
+
+
+def test_without_numba_boosted_members_take_their_library_forms(models, monkeypatch):
+    from app.fastpath import trees
+
+    model, rows = models["churn_blend"]
+    monkeypatch.setattr(trees, "compiled_walk", lambda: None)
+    fast = accelerate(model)
+    assert fast.pipeline.kind.startswith("Blend[GradientBoosting, LightGBMBooster, Linear,")
+    _same(model, fast, rows.iloc[:300])
+
+
+def test_a_wrong_final_form_serves_the_pipeline_as_logged(models, monkeypatch):
+    model, rows = models["xgboost"]
+    monkeypatch.setattr(members.XGBoostInplace, "__call__", lambda self, Z: np.full(
+        (len(Z), 2), 0.5))
+    assert accelerate(model) is model
+
+
+@pytest.mark.slow
+def test_fastpath_bench_prints_every_cell(tmp_path):
+    """``bench.fastpath_floor`` (a subprocess, on a small sample) times every model, size and
+    path, and names the fast form that served."""
+    import json
+    import subprocess
+    import sys
+
+    from caretflow.launch import ROOT, env_with
+
+    out = tmp_path / "floor.json"
+    cmd = [sys.executable, "-m", "bench.fastpath_floor", "--overrides",
+           "profile.max_rows=300 profile.cv_folds=2",
+           "--seconds", "0.01", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    cells = {(r["model"], r["rows"], r["path"]) for r in rows}
+    assert len(cells) == len(rows) == 3 * 5  # 3 models x (2 paths at 1 row, 3 at 1000)
+    assert {r["fast_form"] for r in rows} == {
+        "XGBoostInplace", "Blend[GradientBoostingTrees, LightGBMTrees]",
+        "Blend[Linear, GradientBoostingTrees]"}
+    assert all(r["p50_ms"] > 0 and r["calls"] >= 5 for r in rows)
