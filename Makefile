@@ -65,6 +65,20 @@ monitor: setup
 	$(BIN)/mlflow run . -e monitor --env-manager local --experiment-name caretflow-$(MODEL_NAME) \
 		-P model=$(MODEL_NAME) -P window_hours=$(WINDOW_HOURS) -P prediction_db="$(PREDICTION_DB)"
 
+# Retrain a model from its production feedback (steps/retrain.py, docs/retraining.md):
+#   make retrain [MODEL_NAME=churn RETRAIN_WINDOW_HOURS=720 POLICY=append
+#                 PREDICTION_DB=sqlite:///... OVERRIDES="retrain.promote=direct" FORCE=false]
+.PHONY: retrain
+RETRAIN_WINDOW_HOURS ?= 720
+POLICY ?= append
+FORCE ?= false
+retrain: setup
+	$(BIN)/python -m caretflow.tracking ensure-experiment $(MODEL_NAME)
+	$(BIN)/mlflow run . -e retrain --env-manager local --experiment-name caretflow-$(MODEL_NAME) \
+		-P dataset=$(MODEL_NAME) -P window_hours=$(RETRAIN_WINDOW_HOURS) \
+		-P policy=$(POLICY) -P prediction_db="$(PREDICTION_DB)" -P overrides="$(OVERRIDES)" \
+		-P force=$(FORCE)
+
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlartifacts --port 5000
 
@@ -81,10 +95,11 @@ lint: setup
 BENCH_WORK ?= /tmp/caretflow-bench
 BENCH_URI = sqlite:///$(BENCH_WORK)/registry/mlflow.db
 bench: setup
-	@command -v wrk >/dev/null || echo "wrk not installed (make system-deps): the serving bench uses its Python load client"
+	@command -v wrk >/dev/null && command -v ab >/dev/null || { echo "the serving bench needs wrk and ab: make system-deps"; exit 1; }
 	$(BIN)/python -m bench.registry --workdir $(BENCH_WORK)/registry
 	$(BIN)/python -m bench.serve_floor --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_compare --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.ack_probe --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_batch --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.batch_phases --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.train_pipeline --profile quick

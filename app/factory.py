@@ -21,6 +21,7 @@ from app.errors import register_error_handlers
 from app.live_metrics import LiveMetrics
 from app.model_store import ModelStore
 from app.observer import Observer
+from app.prediction_log import retention
 from app.prediction_log.db import analyze, checkpoint, make_engine
 from app.routes import (
     ab_test,
@@ -125,3 +126,6 @@ def _start(st: State) -> None:
                              functools.partial(checkpoint, st.engine)).start())
     st.tasks.append(Periodic("db-analyze", ANALYZE_SECONDS,
                              functools.partial(analyze, st.engine)).start())
+    if settings.PREDICTION_RETENTION_DAYS:
+        st.tasks.append(Periodic("retention", retention.PURGE_SECONDS, functools.partial(
+            retention.purge, st.engine, settings.PREDICTION_RETENTION_DAYS)).start())

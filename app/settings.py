@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     PREDICT_THREADS: int = 2  # cores one large forest batch may use (1: never split)
     DB_BUSY_TIMEOUT_SECONDS: float = 10.0
     HEALTH_WINDOW_HOURS: float | None = Field(default=None, gt=0, le=24 * 365)
+    # Purge prediction groups and labels older than this many days (unset: keep everything).
+    PREDICTION_RETENTION_DAYS: float | None = Field(default=None, gt=0)
     BACKGROUND: bool = True
     PORT: int = Field(default=8000, ge=1, le=65535)  # read by app/gunicorn.conf.py
     WORKERS: int = Field(default=2, ge=1)  # read by app/gunicorn.conf.py

@@ -18,7 +18,7 @@ CODE_PATHS = ("steps", "conf", "MLproject")
 CACHE_SCOPE = {
     "preprocess": ("dataset", "seed", "profile.max_rows"),
     "train": None,  # the whole resolved config
-    "evaluate": ("dataset", "registry"),
+    "evaluate": ("dataset", "registry", "retrain"),  # retrain: how a retrain promotes
 }
 
 
@@ -34,7 +34,7 @@ def sha256_of(path: Path) -> str:
 def fingerprint(ds: DictConfig) -> str:
     """Identity of the raw input: the files' sha256, or the generator's parameters."""
     source = ds.source
-    if source.kind in ("csv", "movielens"):
+    if source.kind in ("csv", "parquet", "movielens"):
         path = resolve_path(source.path)
         files = sorted(path.glob("u.*")) if path.is_dir() else [path]
         return stable_hash([sha256_of(f) if f.exists() else f"missing:{f}" for f in files])

@@ -32,6 +32,7 @@ from caretflow.modelling.selection import (
     summary_table,
     unseen_rows,
 )
+from caretflow.retrain.promotion import retrain_choice
 from steps.preprocess import load_split, log_split_input
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,18 @@ def evaluate(cfg: DictConfig) -> dict:
             candidates.append(cand)
         apply_gate(candidates, gate)
         compare = _comparer(name, cfg, test, candidates, models, pre_id)
-        choice = choose(candidates, primary, compare)
-        _set_aliases(name, candidates, choice)
-        _write_cards(name, candidates, choice, models, pre_id)
+        retrain = cfg.get("retrain")
+        retrain = retrain if retrain and retrain.get("from_version") else None
+        if retrain is None:
+            choice = choose(candidates, primary, compare)
+        else:  # promotion by evidence on the newest production labels
+            outcome = retrain_choice(candidates, primary, compare, retrain.min_comparison_rows,
+                                     retrain.promote)
+            choice = outcome.choice
+            mlflow.set_tags(outcome.tags())
+            mlflow.log_metrics(outcome.metrics())
+        _set_aliases(name, candidates, choice, retrain)
+        _write_cards(name, candidates, choice, models, pre_id, retrained=retrain is not None)
         table = summary_table(candidates, choice, primary)
         mlflow.log_text(table.to_csv(index=False), "summary.csv")
         mlflow.set_tag("champion_choice", choice.note)
@@ -182,15 +192,25 @@ def _unseen_by(mv, test: pd.DataFrame, id_columns: list[str], pre_id: str) -> np
     return unseen_rows(test, trained_on, id_columns)
 
 
-def _set_aliases(name: str, candidates: list[Candidate], choice: Choice) -> None:
+def _set_aliases(name: str, candidates: list[Candidate], choice: Choice, retrain=None) -> None:
+    """Gate tags, then the aliases of ``choice``.
+
+    After a retrain (``retrain``: the config block) the versions also get the tags
+    ``retrained_from`` and ``snapshot_digest``, and a choice without a champion leaves the
+    challenger as it is (no evidence moves nothing).
+    """
     client = MlflowClient()
     for c in candidates:
         client.set_model_version_tag(
             name, c.version, "gate", "passed" if c.passed else "failed: " + "; ".join(c.failures)
         )
+        if retrain is not None:
+            client.set_model_version_tag(name, c.version, "retrained_from", retrain.from_version)
+            client.set_model_version_tag(name, c.version, "snapshot_digest",
+                                         retrain.snapshot_digest)
     champion, challenger = choice.champion, choice.challenger
     if champion is None:
-        log.warning("%s: no version passed the gate; champion unchanged", name)
+        log.warning("%s: champion unchanged (%s)", name, choice.note)
     else:
         old = registry.alias_version(name, "champion")
         if old is not None and str(old.version) != champion.version:
@@ -198,7 +218,8 @@ def _set_aliases(name: str, candidates: list[Candidate], choice: Choice) -> None
         client.set_registered_model_alias(name, "champion", champion.version)
     if challenger is not None:
         client.set_registered_model_alias(name, "challenger", challenger.version)
-    elif (stale := registry.alias_version(name, "challenger")) is not None:
+    elif (retrain is None or champion is not None) and (
+            stale := registry.alias_version(name, "challenger")) is not None:
         client.delete_registered_model_alias(name, "challenger")
         log.info(
             "%s: no runner-up passed the gate; cleared challenger (was v%s)", name, stale.version
@@ -212,7 +233,7 @@ def _set_aliases(name: str, candidates: list[Candidate], choice: Choice) -> None
 
 
 def _write_cards(name: str, candidates: list[Candidate], choice: Choice, models: dict,
-                 pre_id: str) -> None:
+                 pre_id: str, retrained: bool = False) -> None:
     """Each version's description: the model card with its test metrics, gate and role."""
     champion, challenger = choice.champion, choice.challenger
     for c in candidates:
@@ -221,9 +242,12 @@ def _write_cards(name: str, candidates: list[Candidate], choice: Choice, models:
             continue
         role = ("champion: best cross-validated primary metric among the versions that "
                 f"passed the gate. {choice.note}" if champion and c.version == champion.version
+                else f"challenger: {choice.note}" if retrained and challenger
+                and c.version == challenger.version
                 else "challenger: runner-up by the cross-validated primary metric."
                 if challenger and c.version == challenger.version
                 else "not champion: it failed the gate." if not c.passed
+                else f"not promoted: {choice.note}" if retrained
                 else "not champion: a better cross-validated version passed the gate.")
         gate = "passed" if c.passed else "failed (" + "; ".join(c.failures) + ")"
         model_card.write(name, c.version, model_card.card(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from caretflow.config import normalise_argv, resolve_path, to_container
 from caretflow.data import tables
 from caretflow.data.ratings_generator import noise_floor_rmse
 from caretflow.monitoring import profile
+from caretflow.retrain.source import PredictionLogSource
 
 log = logging.getLogger(__name__)
 SPLIT_DIR = "split"
@@ -55,12 +57,15 @@ def preprocess(cfg: DictConfig) -> str:
         mlflow.log_metrics(stats)
         mlflow.set_tag("data_fingerprint", fingerprint(ds))
         _log_inputs(df, train, test, ds)
+        if cfg.get("retrain") and cfg.retrain.get("manifest"):
+            _log_snapshot(df, ds, Path(cfg.retrain.manifest))
         _log_profile(train, test, ds)
         return run.info.run_id
 
 
 def _log_inputs(df, train, test, ds: DictConfig) -> None:
-    source = str(resolve_path(ds.source.path)) if ds.source.kind == "csv" else "generator"
+    kind = ds.source.kind
+    source = str(resolve_path(ds.source.path)) if kind in ("csv", "parquet") else "generator"
     features = [c for c in df.columns if c not in tables.ORACLE_COLUMNS]
     for frame, context in ((train, "training"), (test, "test")):
         dataset = mlflow.data.from_pandas(
@@ -72,6 +77,23 @@ def _log_inputs(df, train, test, ds: DictConfig) -> None:
             path = Path(tmp) / f"{name}.parquet"
             frame.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), SPLIT_DIR)
+
+
+def _log_snapshot(df, ds: DictConfig, manifest_path: Path) -> None:
+    """A retrain snapshot: an MLflow dataset input whose source is the prediction log."""
+    manifest = json.loads(manifest_path.read_text())
+    source = PredictionLogSource(manifest["prediction_db"], manifest["model"],
+                                 manifest["window_hours"], manifest["until"])
+    features = [c for c in df.columns if c not in tables.ORACLE_COLUMNS]
+    dataset = mlflow.data.from_pandas(df[features], source=source, targets=ds.target,
+                                      name=f"{ds.name}-snapshot", digest=manifest["digest"])
+    mlflow.log_input(dataset, context="retrain")
+    mlflow.log_params({f"snapshot.{k}": manifest[k] for k in
+                       ("policy", "window_hours", "prediction_db", "retrained_from")})
+    mlflow.log_params({f"snapshot.rows_{k}": v for k, v in manifest["counts"].items()})
+    mlflow.set_tags({"snapshot_digest": manifest["digest"],
+                     "retrained_from": manifest["retrained_from"]})
+    mlflow.log_dict(manifest, "data/snapshot.json")
 
 
 def _log_profile(train, test, ds: DictConfig) -> None:

@@ -6,26 +6,17 @@ import logging
 import time
 import uuid
 
-import orjson
 import requests
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 
 from app.prediction_log import db
+from caretflow.alerts import payload, post
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = 30.0  # a claim older than this (its worker died) is taken over
 MAX_BACKOFF = 300.0
 BATCH = 50
-
-
-def payload(alert: dict) -> dict:
-    """The webhook JSON (DESIGN.md "Observe and act")."""
-    return {"alert_id": alert["alert_id"], "kind": alert["kind"],
-            "model_name": alert["model_name"], "model_version": alert["model_version"],
-            "status": alert["status"], "text": alert["text"],
-            "details": orjson.loads(alert["details"]) if isinstance(alert["details"], str)
-            else alert["details"], "created_at": alert["created_at"]}
 
 
 def backoff(attempts: int) -> float:
@@ -68,7 +59,7 @@ class Deliverer:
         done = 0
         for row in rows:
             alert = dict(row._mapping)
-            error = self._post(row.url, payload(alert))
+            error = post(self.session, row.url, payload(alert), self.timeout)
             d = db.alert_deliveries
             key = and_(d.c.alert_id == row.alert_id, d.c.url == row.url, d.c.claim == token)
             values = ({"sent_at": time.time(), "claim": None} if error is None else
@@ -82,11 +73,3 @@ class Deliverer:
                 log.warning("alert %s to %s failed (try %d): %s", row.alert_id, row.url,
                             row.attempts + 1, error)
         return done
-
-    def _post(self, url: str, body: dict) -> str | None:
-        try:
-            resp = self.session.post(url, data=orjson.dumps(body), timeout=self.timeout,
-                                     headers={"Content-Type": "application/json"})
-        except requests.RequestException as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None if resp.status_code < 300 else f"HTTP {resp.status_code}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,11 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.prediction_log import db
+from caretflow.alerts import KINDS
+from caretflow.alerts import alert_id as _alert_id
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown"  # the state before the first observation
-KINDS = ("model_degraded", "model_recovered", "drift", "ab_verdict", "promoted",
-         "rolled_back", "retrain_finished")
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,6 @@ class Change:
     text: str
     details: dict = field(default_factory=dict)
     hold: bool = False
-
-
-def _alert_id(*parts) -> str:
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
 def add_alert(conn, kind: str, model_name: str, version: str | None, status: str, text: str,

@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 from caretflow.cache import sha256_of
 from caretflow.config import resolve_path, to_container
 from caretflow.data.ratings_generator import generate_ratings
+from caretflow.retrain.timesplit import time_split
 
 ORACLE_COLUMNS = ["expected_rating"]
 
@@ -29,13 +30,15 @@ def load_raw(ds: DictConfig) -> pd.DataFrame:
         from caretflow.data.movielens import load_movielens
 
         return load_movielens(resolve_path(source.path))
-    if source.kind != "csv":
+    if source.kind not in ("csv", "parquet"):
         raise DataValidationError(f"dataset.source.kind: unknown kind {source.kind!r}")
     path = resolve_path(source.path)
     if not path.exists():
         raise DataValidationError(f"dataset.source.path: file not found: {path}")
     if source.get("sha256_file"):
         _verify_checksum(path, resolve_path(source.sha256_file))
+    if source.kind == "parquet":  # a retrain snapshot (caretflow.retrain.snapshot)
+        return pd.read_parquet(path)
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError as exc:
@@ -130,7 +133,13 @@ def subsample(df: pd.DataFrame, max_rows: int | None, target: str, stratify: boo
 
 
 def split(df: pd.DataFrame, ds: DictConfig, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Held-out split (stratified on the target for classification)."""
+    """Held-out split (stratified on the target for classification).
+
+    With ``dataset.split.time_column`` (a retrain snapshot) the newest ``test_size`` of the
+    timed rows are the test instead (``caretflow.retrain.timesplit``).
+    """
+    if ds.split.get("time_column"):
+        return time_split(df, ds.split.time_column, ds.split.test_size)
     strat = df[ds.target] if ds.split.stratify else None
     return train_test_split(df, test_size=ds.split.test_size, stratify=strat, random_state=seed)
 
