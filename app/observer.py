@@ -2,7 +2,8 @@
 
 Every ``OBSERVE_SECONDS`` each worker reads the prediction log once and
 - sets the Prometheus gauges (live metrics and labels per version and arm, drift, status,
-  gate bounds, the A/B decision): never computed per scrape;
+  gate bounds, the A/B decision, the serving version's metrics estimated from the outputs
+  of its unlabelled predictions): never computed per scrape;
 - turns changes of status into alerts (``app.alerts.events``: one per change, whatever the
   number of workers), and sends due alerts to the webhooks;
 - with ``AB_AUTO_PROMOTE``, promotes a challenger the verdict says is better and that passed
@@ -12,7 +13,10 @@ Every ``OBSERVE_SECONDS`` each worker reads the prediction log once and
 from __future__ import annotations
 
 import logging
+import math
 import time
+
+import pandas as pd
 
 from app import ab_test, health_report, promotion, telemetry
 from app.alerts import events
@@ -21,10 +25,14 @@ from app.alerts.events import Change
 from app.live_metrics import compute
 from app.prediction_log import queries
 from app.state import State
+from caretflow.monitoring.analysis import estimated_metrics
 
 log = logging.getLogger(__name__)
 STATUSES = ("healthy", "degraded", "insufficient_data")
 DECISIONS = ("promote_challenger", "keep_champion", "insufficient_data")
+ESTIMATED = {"classification": ("roc_auc", "accuracy", "f1", "precision", "recall"),
+             "regression": ("rmse", "mae")}
+ESTIMATE_MIN_ROWS = 30  # fewer unlabelled records than this: no estimate
 
 
 def health_change(name: str, version: str, entry: dict):
@@ -65,6 +73,7 @@ class Observer:
     def __init__(self, st: State):
         self.st = st
         self.deliverer = Deliverer(st.engine, st.settings.ALERT_TIMEOUT_SECONDS)
+        self._estimated_set: dict[str, set[str]] = {}  # version -> estimated metrics set
 
     def tick(self) -> None:
         """Gauges, alerts, verdict, promotion, then the webhook deliveries."""
@@ -73,6 +82,7 @@ class Observer:
             contract = st.store.default.contract
             hours = st.settings.HEALTH_WINDOW_HOURS or contract["health"]["window_hours"]
             self._health(contract, hours)
+            self._estimated(contract, hours)
             if st.store.challenger is not None:
                 self._ab(contract, hours)
         if st.settings.ALERT_WEBHOOK_URLS:
@@ -109,6 +119,32 @@ class Observer:
             if drift.get("status") in ("ok", "warn", "drift"):
                 events.observe(st.engine, name, version, "drift", drift["status"],
                                drift_change(name, version, drift), urls)
+
+    def _estimated(self, contract: dict, hours: float) -> None:
+        """Estimated metrics over the serving version's unlabelled predictions of the window.
+
+        CBPE (regression: the interval width), as the monitor step estimates them. Set once
+        at least ``ESTIMATE_MIN_ROWS`` such records exist; a version that stopped
+        serving gets NaN (a gap in Grafana, never a firing alert).
+        """
+        st, gauge, name = self.st, telemetry.get().estimated_metric, self.st.store.name
+        version = st.store.default.version
+        for old, metrics in self._estimated_set.items():
+            if old != version:
+                for metric in metrics:
+                    gauge.labels(name, old, metric).set(float("nan"))
+        self._estimated_set = {k: v for k, v in self._estimated_set.items() if k == version}
+        outputs = queries.unlabelled_outputs(st.engine, name, version,
+                                             time.time() - hours * 3600)
+        if len(outputs.get("prediction", ())) < ESTIMATE_MIN_ROWS:
+            return
+        frame = pd.DataFrame({f"out_{k}": v for k, v in outputs.items()}, dtype=float)
+        estimates = estimated_metrics(contract, frame)
+        for metric in ESTIMATED[contract["task"]]:
+            value = estimates.get(metric)
+            if value is not None and math.isfinite(value):
+                gauge.labels(name, version, metric).set(value)
+                self._estimated_set.setdefault(version, set()).add(metric)
 
     def _ab(self, contract: dict, hours: float) -> None:
         st, name = self.st, self.st.store.name

@@ -38,6 +38,8 @@ class Telemetry:
     gate_min: Gauge
     gate_max: Gauge
     min_labels: Gauge
+    estimated_metric: Gauge
+    rejected_rows: Counter
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
@@ -96,6 +98,12 @@ def _create() -> Telemetry:
                                                                             "metric"]),
         min_labels=_gauge("caretflow_min_labels", "Labels needed before health is judged",
                           ["model", "version"]),
+        estimated_metric=_gauge("caretflow_estimated_metric",
+                                "Metric estimated without labels (CBPE) over the champion's "
+                                "recent unlabelled predictions", ["model", "version", "metric"]),
+        rejected_rows=Counter("caretflow_rejected_rows_total",
+                              "Records rejected by validation (422), by field and reason",
+                              ["field", "reason"]),
     )
 
 

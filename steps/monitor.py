@@ -4,10 +4,11 @@
 version that scored records in the window: input drift per feature (PSI and a test), output
 drift against the version's held-out test split, live metrics with 95 % intervals where
 labels arrived, estimated metrics (CBPE) where they did not, the A/B verdict and the
-server's alerts. Everything goes into one MLflow run per model and window length (tag
-``caretflow.monitor=1``, experiment ``caretflow-<model>``), reused by every later window:
-metrics are stepped by the window's end in epoch minutes, so the MLflow UI draws them over
-time; ``monitoring/report.html`` and ``monitoring/*.png`` hold the latest window.
+server's alerts; for the model, the records rejected at validation by field and reason.
+Everything goes into one MLflow run per model and window length (tag ``caretflow.monitor=1``,
+experiment ``caretflow-<model>``), reused by every later window: metrics are stepped by the
+window's end in epoch minutes, so the MLflow UI draws them over time;
+``monitoring/report.html`` and ``monitoring/*.png`` hold the latest window.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from caretflow import plots, registry, runtime, tracking
 from caretflow.inference.contract import check
-from caretflow.monitoring import analysis, figures, report
+from caretflow.monitoring import analysis, figures, profile, quality, report
 from caretflow.monitoring.analysis import finite
 from caretflow.monitoring.log_reader import LogReader
 from caretflow.paths import ROOT
@@ -53,6 +54,23 @@ def _splits(mv) -> tuple:
             log.warning("version %s: no %s split (%s)", mv.version, name, exc)
             out.append(None)
     return tuple(out)
+
+
+def drift_reference(mv, model) -> tuple[dict, str]:
+    """The training reference drift is measured and drawn against, and where it came from.
+
+    The preprocess run's profile (``data/reference.json``); the model's own copy (the same
+    function over the same split) only for a preprocess run that logged none.
+    """
+    try:
+        ref = profile.load_reference(mv.tags["preprocess_run_id"])
+    except Exception as exc:  # noqa: BLE001 - an older preprocess run: the model's copy
+        log.warning("version %s: no profile reference (%s); using the model's", mv.version, exc)
+        return model.reference or {}, "the model's training reference"
+    if model.reference and ref != model.reference:
+        log.warning("version %s: the profile's reference differs from the model's; "
+                    "drift uses the profile's", mv.version)
+    return ref, f"the data profile of preprocess run {mv.tags['preprocess_run_id']}"
 
 
 def _output_reference(model, contract, test, reader, name, version, since):
@@ -83,13 +101,14 @@ def _version(reader, client, name, version, since, until, labels, out: Path) -> 
     scored = reader.scored(name, version, since, until)
     own = labels[labels["model_version"] == version] if len(labels) else labels
     ref = _output_reference(model, contract, test, reader, name, version, since)
-    rep = analysis.version_report(contract, model.reference or {}, scored, own, since, until,
-                                  train, ref)
+    reference, source = drift_reference(mv, model)
+    rep = analysis.version_report(contract, reference, scored, own, since, until, train, ref)
+    rep["reference_source"] = source
     figs = {"over_time": figures.save(figures.metrics_over_time_figure(
         rep["over_time"], analysis.LIVE[contract["task"]], version),
         out / f"metrics_v{version}.png")}
     if rep["drift"]:
-        figs["drift"] = figures.save(figures.drift_figure(model.reference, scored, rep["drift"],
+        figs["drift"] = figures.save(figures.drift_figure(reference, scored, rep["drift"],
                                                           version), out / f"drift_v{version}.png")
     if ref is not None and len(scored):
         col = "out_probability" if contract["task"] == "classification" else "out_prediction"
@@ -126,6 +145,11 @@ def analyse(name: str, window_hours: float, prediction_db: str, end: float | Non
            "primary": contract["primary_metric"] if contract else "", "versions": versions,
            "alerts": reader.alerts(name, since, until), "figures": {}, "ab": None,
            "ab_note": "No labelled A/B traffic (arms champion and challenger) in the window."}
+    rep["quality"] = quality.summary(reader.rejected(name, since, until),
+                                     list(contract["features"]) if contract else [])
+    if rep["quality"] and rep["quality"]["by_reason"]:
+        rep["figures"]["quality"] = figures.save(figures.quality_figure(rep["quality"]),
+                                                 out / "quality.png")
     champion, challenger = _arm_versions(labels)
     if contract and champion and challenger:
         rep["ab"] = analysis.ab_verdict(contract, labels, champion, challenger)
@@ -139,7 +163,7 @@ def _key(*parts: str) -> str:
 
 
 def metrics_of(rep: dict) -> dict[str, float]:
-    """The run's metrics of one window (per version ``v<version>.…``, ``ab.…``)."""
+    """The run's metrics of one window (``v<version>.…``, ``ab.…``, ``quality.…``)."""
     out: dict[str, float] = {}
     for v, r in rep["versions"].items():
         p = f"v{v}"
@@ -163,6 +187,7 @@ def metrics_of(rep: dict) -> dict[str, float]:
         for k in ("value", "ci_low", "ci_high", "p_value"):
             if ab["difference"]:
                 out[f"ab.difference_{k}"] = ab["difference"][k]
+    out.update({_key(k): v for k, v in quality.metrics(rep.get("quality")).items()})
     return {k: float(v) for k, v in out.items() if finite(v)}
 
 

@@ -59,6 +59,11 @@ def test_every_panel_query_names_only_metrics_a_real_scrape_exposes(tiny_registr
         r = client.post("/predict", json={"records": records, "enable_ab_testing": True},
                         headers=headers())
         assert r.status_code == 200, r.get_data(as_text=True)
+        unlabelled = [{**RECORD, "Age": 20 + i} for i in range(40)]  # estimated metrics
+        r = client.post("/predict", json={"records": unlabelled}, headers=headers())
+        assert r.status_code == 200, r.get_data(as_text=True)
+        r = client.post("/predict", json={**RECORD, "Age": -1}, headers=headers())
+        assert r.status_code == 422  # a rejection: caretflow_rejected_rows_total
         Observer(app.extensions["caretflow"]).tick()
         scrape = client.get("/metrics").get_data(as_text=True)
     exposed = {s.name for f in text_string_to_metric_families(scrape) for s in f.samples}

@@ -34,12 +34,12 @@ def test_preprocess_logs_a_profile_of_the_data_and_its_split(tiny_registry, tmp_
     run_id = tiny_registry["preprocess_run_id"]
     names = {a.path for a in client.list_artifacts(run_id, "data")}
     assert {"data/profile.html", "data/target.png", "data/features.png",
-            "data/correlation.png"} <= names
+            "data/correlation.png", "data/reference.png", "data/reference.json"} <= names
     mlflow.set_tracking_uri(tiny_registry["uri"])
     page = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/profile.html",
                                                dst_path=str(tmp_path))
     html = Path(page).read_text()
-    for section in ("target", "features", "correlation", "quality"):
+    for section in ("target", "features", "correlation", "reference", "quality"):
         assert f"<section id='{section}'>" in html
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4
     assert "<td>CreditScore</td><td>int</td><td>0</td><td>0</td>" in html

@@ -131,6 +131,24 @@ alert_deliveries = Table(
     Column("last_error", String(300)),
 )
 
+# Records rejected by validation (422), one row per request, field and reason code: counts
+# only, never a rejected value (``app.rejections``). ``created_at`` is what the monitor's
+# windows and the retention purge go by.
+rejections = Table(
+    "rejections", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("route", String(100), nullable=False),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(20)),  # the contract's version, or the requested one
+    Column("field", String(100), nullable=False),  # input field, or body / records / record
+    Column("reason", String(64), nullable=False),  # pydantic's error type, e.g. less_than_equal
+    Column("rows", Integer, nullable=False),  # records of the request with this problem
+    Column("request_rows", Integer, nullable=False),  # records the rejected request carried
+)
+Index("ix_rejections_time", rejections.c.model_name, rejections.c.created_at)
+
 
 _ID = re.compile(r"[0-9a-f]{32}")
 

@@ -6,7 +6,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.prediction_log.db import labels, prediction_groups, split_id
+from app.prediction_log.db import labels, prediction_groups, prediction_ids, split_id
 
 OUTPUTS = ("prediction", "probability", "lower", "upper")
 
@@ -135,3 +135,41 @@ def feedback_counts(engine: Engine, model_name: str) -> dict[str, int]:
              .where(labels.c.model_name == model_name).group_by(labels.c.model_version))
     with engine.connect() as conn:
         return {v: int(n) for v, n in conn.execute(query)}
+
+
+def unlabelled_outputs(engine: Engine, model_name: str, version: str, since: float,
+                       limit: int = 5000) -> dict[str, list]:
+    """Outputs of a version's latest answered records since ``since`` that have no label.
+
+    Shadow scores are left out (nobody was answered with them). Whole groups are read,
+    newest first, until at least ``limit`` unlabelled records are in.
+
+    Returns:
+        Output name (``prediction``, ``probability`` or ``lower`` / ``upper``) -> values.
+    """
+    g = prediction_groups
+    with engine.connect() as conn:
+        labelled_ids = set(conn.execute(
+            select(labels.c.prediction_id).where(labels.c.model_name == model_name,
+                                                 labels.c.model_version == version,
+                                                 labels.c.created_at >= since)).scalars())
+        groups = conn.execute(
+            select(g.c.request_id, g.c.size, g.c.positions, g.c.outputs)
+            .where(g.c.model_name == model_name, g.c.model_version == version,
+                   g.c.created_at >= since, g.c.arm != "shadow")
+            .order_by(g.c.created_at.desc()))
+        columns: dict[str, list] = {}
+        total = 0
+        for group in groups:
+            outputs = orjson.loads(group.outputs)
+            where = _positions(group)
+            ids = prediction_ids(group.request_id, where)
+            keep = [k for pid, k in zip(ids, where.values(), strict=True)
+                    if pid not in labelled_ids]
+            for key in OUTPUTS:
+                if key in outputs:
+                    columns.setdefault(key, []).extend(outputs[key][k] for k in keep)
+            total += len(keep)
+            if total >= limit:
+                break
+    return columns

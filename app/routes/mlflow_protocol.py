@@ -20,7 +20,7 @@ import pandas as pd
 from flask import Blueprint, Response, request
 from pydantic import BaseModel
 
-from app import scoring
+from app import rejections, scoring
 from app.auth import requires
 from app.batchcheck import Batch
 from app.errors import ApiError, too_many
@@ -75,7 +75,8 @@ def batch_of(st: State, records: list, version_name=None, enable_ab_testing=Fals
         body["version_name"] = version_name
     batch = st.checker.check(body)
     if batch is None:
-        req = validate(st.requests.batch, body)
+        with rejections.recorded(st, body):
+            req = validate(st.requests.batch, body)
         batch = Batch.from_records(req.records, st.checker.keep, req.version_name,
                                    req.enable_ab_testing)
     return batch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app import scoring
+from app import rejections, scoring
 from app.api_models import PredictAnswer, predict_body
 from app.auth import requires
 from app.batchcheck import Batch, BatchChecker
@@ -37,14 +37,15 @@ def _from_pydantic(st, model, body: dict) -> Batch:
 def predict():
     """One flat record, or ``{"records": [...]}``; optional version_name / A/B / true_value."""
     st, body = state(), json_body()
-    if not isinstance(body, dict):
-        raise ApiError(422, "the body must be a JSON object",
-                       [{"field": "body", "message": "expected an object", "type": "dict_type"}])
-    if "records" in body:
-        if isinstance(body["records"], list):
-            too_many(len(body["records"]), st.settings.MAX_BATCH, "records")
-        batch = _checker(st).check(body) or _from_pydantic(st, st.requests.batch, body)
-    else:
-        batch = _from_pydantic(st, st.requests.single, body)
+    with rejections.recorded(st, body):
+        if not isinstance(body, dict):
+            raise ApiError(422, "the body must be a JSON object", [
+                {"field": "body", "message": "expected an object", "type": "dict_type"}])
+        if "records" in body:
+            if isinstance(body["records"], list):
+                too_many(len(body["records"]), st.settings.MAX_BATCH, "records")
+            batch = _checker(st).check(body) or _from_pydantic(st, st.requests.batch, body)
+        else:
+            batch = _from_pydantic(st, st.requests.single, body)
     answers = scoring.predict(st, batch)
     return json_response({"predictions": answers} if "records" in body else answers[0])

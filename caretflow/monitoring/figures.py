@@ -39,33 +39,51 @@ def _labels(reference: dict) -> list[str]:
     return [f"<{edges[0]}", *inner, f">={edges[-1]}"]
 
 
-def _bars(ax, reference: dict, values: pd.Series, title: str) -> None:
+def _bars(ax, reference: dict, values: pd.Series | None, title: str) -> None:
+    """Reference shares per bin (grey), beside the shares of ``values`` when given."""
     ref = list(reference["shares"]) + ([0.0] if reference["kind"] == "category" else [])
-    counts = bin_counts(reference, pd.Series(values).dropna())
-    cur = counts / max(counts.sum(), 1)
     x = np.arange(len(ref))
-    ax.bar(x - 0.2, ref, 0.4, color=REF, label="training reference")
-    ax.bar(x + 0.2, cur, 0.4, color=CUR, label="this window")
+    if values is None:
+        ax.bar(x, ref, 0.6, color=REF, label="training reference")
+    else:
+        counts = bin_counts(reference, pd.Series(values).dropna())
+        ax.bar(x - 0.2, ref, 0.4, color=REF, label="training reference")
+        ax.bar(x + 0.2, counts / max(counts.sum(), 1), 0.4, color=CUR, label="this window")
     ax.set_xticks(x, _labels(reference), rotation=60, fontsize=6)
     ax.set_title(title, fontsize=8)
     ax.tick_params(axis="y", labelsize=6)
 
 
-def drift_figure(reference: dict, current: pd.DataFrame, drift: dict, version: str):
-    """Reference against current shares per bin of every feature, PSI and the verdict."""
-    features = list(drift)
+def _grid(features: list[str]):
     cols = 3
     rows = max(1, math.ceil(len(features) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
+    for ax in list(axes.flat)[len(features):]:
+        ax.axis("off")
+    return fig, axes
+
+
+def drift_figure(reference: dict, current: pd.DataFrame, drift: dict, version: str):
+    """Reference against current shares per bin of every feature, PSI and the verdict."""
+    features = list(drift)
+    fig, axes = _grid(features)
     for ax, col in zip(axes.flat, features, strict=False):
         d = drift[col]
         mark = " FLAGGED" if d["flagged"] else ""
         _bars(ax, reference[col], current[col], f"{col}: PSI {d['psi']:.3f}, "
               f"p {d['p_value']:.2g}{mark}")
-    for ax in list(axes.flat)[len(features):]:
-        ax.axis("off")
     axes.flat[0].legend(fontsize=6)
     fig.suptitle(f"version {version}: input drift per feature", fontsize=10)
+    return fig
+
+
+def reference_figure(reference: dict):
+    """The training reference alone, drawn as ``drift_figure`` draws its grey bars."""
+    features = list(reference)
+    fig, axes = _grid(features)
+    for ax, col in zip(axes.flat, features, strict=False):
+        _bars(ax, reference[col], None, col)
+    fig.suptitle("training reference: share of the training split per bin", fontsize=10)
     return fig
 
 
@@ -116,4 +134,19 @@ def ab_figure(result: dict):
         ax.set_xlim(-0.5, 1.5)
         ax.set_title(metric, fontsize=9)
     fig.suptitle(f"A/B: {result['decision']}", fontsize=10)
+    return fig
+
+
+def quality_figure(quality: dict):
+    """Records rejected by validation per field, stacked by reason code."""
+    frame = pd.DataFrame(quality["by_reason"])
+    table = frame.pivot_table(index="field", columns="reason", values="rows", aggfunc="sum",
+                              fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.6))
+    table.plot.barh(stacked=True, ax=ax, width=0.7)
+    ax.set(xlabel="records rejected", ylabel="",
+           title=f"rejected at validation: {quality['records']} records in "
+                 f"{quality['requests']} requests")
+    ax.legend(title="reason", fontsize=7, title_fontsize=7)
     return fig

@@ -114,3 +114,21 @@ class LogReader:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+
+    def rejected(self, model: str, since: float, until: float) -> pd.DataFrame | None:
+        """The server's rejection rows of the window (None: no ``rejections`` table).
+
+        One row per rejected request, field and reason code: ``request_id``,
+        ``model_version``, ``field``, ``reason``, ``rows`` (its records with that problem),
+        ``request_rows`` (the records the request carried), ``created_at``.
+        """
+        t = self.table("rejections")
+        if t is None:
+            return None
+        query = (select(t.c.request_id, t.c.model_version, t.c.route, t.c.field, t.c.reason,
+                        t.c.rows, t.c.request_rows, t.c.created_at)
+                 .where(t.c.model_name == model, t.c.created_at >= since,
+                        t.c.created_at < until))
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).mappings().all(),
+                                columns=[c.name for c in query.selected_columns])

@@ -2,11 +2,17 @@
 
 ``preprocess`` logs it as ``data/profile.html`` (the monitoring report's format) and
 ``data/*.png``: target balance or distribution per split, each feature against the target,
-the correlation matrix, and missing / out-of-range counts per schema column.
+the correlation matrix, missing / out-of-range counts per schema column, and the training
+reference: per feature the bins (deciles, or categories) and the training split's share in
+each (``caretflow.drift.training_reference``), as ``data/reference.json`` and
+``data/reference.png``. The model carries the same reference (``train`` computes it with the
+same function from the same split); the monitor reads it from here and draws production
+traffic against it with the same bars.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from html import escape
 from pathlib import Path
@@ -18,8 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from caretflow.monitoring.figures import save  # noqa: E402
+from caretflow.drift import training_reference  # noqa: E402
+from caretflow.monitoring.figures import reference_figure, save  # noqa: E402
 from caretflow.monitoring.report import STYLE, image, table  # noqa: E402
+
+REFERENCE = "reference.json"
 
 
 def quality(df: pd.DataFrame, schema: dict) -> list[list]:
@@ -102,11 +111,17 @@ def write(train: pd.DataFrame, test: pd.DataFrame, ds: dict, folder: Path) -> li
     pngs = [save(_target_figure(train, test, target, task), folder / "target.png"),
             save(_features_figure(train, schema, target, task), folder / "features.png"),
             save(_correlation_figure(train, schema, target), folder / "correlation.png")]
+    reference = training_reference(train, schema)
+    ref_json = folder / REFERENCE
+    ref_json.write_text(json.dumps(reference, indent=1))
+    pngs.append(save(reference_figure(reference), folder / "reference.png"))
     header = ["column", "type", "missing", "outside schema", "distinct"]
     sections = {
         "target": image(pngs[0], "target by split"),
         "features": image(pngs[1], "features against the target"),
         "correlation": image(pngs[2], "correlation matrix"),
+        "reference": "<p>The bins the server's PSI and the monitor's drift tests compare "
+                     f"traffic with ({REFERENCE}).</p>" + image(pngs[3], "training reference"),
         "quality": "<h3>train</h3>" + table(header, quality(train, schema))
         + "<h3>test</h3>" + table(header, quality(test, schema)),
     }
@@ -118,4 +133,13 @@ def write(train: pd.DataFrame, test: pd.DataFrame, ds: dict, folder: Path) -> li
             f"{body}</body></html>")
     page = folder / "profile.html"
     page.write_text(html)
-    return [*pngs, page]
+    return [*pngs, ref_json, page]
+
+
+def load_reference(preprocess_run_id: str) -> dict:
+    """The training reference a preprocess run's profile logged (``data/reference.json``)."""
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(run_id=preprocess_run_id,
+                                               artifact_path=f"data/{REFERENCE}")
+    return json.loads(Path(path).read_text())

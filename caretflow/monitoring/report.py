@@ -1,7 +1,7 @@
 """The monitoring report as one self-contained HTML page (PNGs embedded as base64).
 
-Sections, each an element with its id: ``summary``, ``drift``, ``live-metrics``,
-``estimated-metrics``, ``ab-test``, ``alerts``.
+Sections, each an element with its id: ``summary``, ``drift``, ``data-quality``,
+``live-metrics``, ``estimated-metrics``, ``ab-test``, ``alerts``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import datetime as dt
 from html import escape
 from pathlib import Path
 
-SECTIONS = ("summary", "drift", "live-metrics", "estimated-metrics", "ab-test", "alerts")
+SECTIONS = ("summary", "drift", "data-quality", "live-metrics", "estimated-metrics", "ab-test",
+            "alerts")
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1150px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 8px;
 font-size:13px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
@@ -72,7 +73,9 @@ def _drift(rep: dict) -> str:
                  "yes" if d["flagged"] else "no"] for c, d in r["drift"].items()]
         classes = ["flag" if d["flagged"] else "warn" if d["level"] != "ok" else ""
                    for d in r["drift"].values()]
-        parts.append(f"<h3>Version {escape(v)}</h3>" + table(
+        source = r.get("reference_source")
+        parts.append(f"<h3>Version {escape(v)}</h3>" + (
+            f"<p class='note'>Reference: {escape(source)}.</p>" if source else "") + table(
             ["feature", "PSI", "test", "statistic", "p-value", "records", "flagged"],
             rows, classes) + image(r.get("figures", {}).get("drift"), f"drift v{v}"))
         pd_ = r.get("prediction_drift")
@@ -87,6 +90,21 @@ def _drift(rep: dict) -> str:
     return "".join(parts) + (
         "<p class='note'>Flagged: the test rejects at 5 % after a Bonferroni correction over "
         "the features, and PSI is at least 0.1.</p>")
+
+
+def _quality(rep: dict) -> str:
+    q = rep.get("quality")
+    if q is None:
+        return "<p>The prediction database holds no rejections table.</p>"
+    head = (f"<p>{q['records']} records in {q['requests']} requests rejected at validation "
+            "(422 against the serving contract; a batch with one bad record is rejected "
+            "whole).</p>")
+    if not q["by_reason"]:
+        return head
+    rows = [[d["field"], d["reason"], d["rows"], d["requests"]] for d in q["by_reason"]]
+    return (head + table(["field", "reason", "records", "requests"], rows)
+            + image(rep.get("figures", {}).get("quality"), "rejections by field")
+            + "<p class='note'>Counts only: the server never stores a rejected value.</p>")
 
 
 def _live(rep: dict) -> str:
@@ -148,10 +166,11 @@ def _alerts(rep: dict) -> str:
 
 def render(rep: dict) -> str:
     """The HTML page of a monitoring report (``steps.monitor.monitor``'s result)."""
-    titles = {"summary": "Summary", "drift": "Drift", "live-metrics": "Live metrics",
+    titles = {"summary": "Summary", "drift": "Drift", "data-quality": "Data quality",
+              "live-metrics": "Live metrics",
               "estimated-metrics": "Estimated metrics", "ab-test": "A/B test",
               "alerts": "Alerts"}
-    body = {"summary": _summary, "drift": _drift, "live-metrics": _live,
+    body = {"summary": _summary, "drift": _drift, "data-quality": _quality, "live-metrics": _live,
             "estimated-metrics": _estimated, "ab-test": _ab, "alerts": _alerts}
     sections = "".join(f"<section id='{s}'><h2>{titles[s]}</h2>{body[s](rep)}</section>"
                        for s in SECTIONS)
