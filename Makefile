@@ -104,6 +104,7 @@ bench: setup
 	$(BIN)/python -m bench.batch_phases --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.train_pipeline --profile quick
 	$(BIN)/python -m bench.train_pipeline --profile full
+	$(BIN)/python -m bench.scale_out --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.report
 
 clean:

@@ -7,13 +7,15 @@ imbalanced-learn searches, candidates x folds; out-of-fold calibration folds; Py
 ``compare_models`` cross-validation; permutation importance; batches of Optuna trials)
 becomes tasks on the cluster. Work nested inside one task (a forest's trees, a
 neighbour search) runs sequentially on its worker, so each task holds one worker thread
-and nothing fans out twice. A lost worker's tasks are rescheduled by Dask.
+and nothing fans out twice. Large arguments travel as tasks Dask can recompute, so a
+worker lost mid-search has its tasks rerun on the others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 
 from omegaconf import DictConfig
 
@@ -45,6 +47,40 @@ class SequentialBatch:
         return repr(self.batch)
 
 
+def _value(data):
+    return data
+
+
+def with_lineage(client, data):
+    """A future holding ``data`` that Dask can recompute if the worker holding it is lost.
+
+    ``client.scatter`` data has no lineage, and the scheduler's active memory manager keeps
+    one replica of it even after a broadcast: losing that worker would fail every task that
+    needs it. A task returning ``data`` (the data in its spec, kept by the scheduler) is
+    simply rerun on a surviving worker.
+    """
+    return client.submit(_value, data, key=f"{type(data).__name__}-{uuid.uuid4().hex}")
+
+
+class LineageScatter:
+    """A ``distributed.Client`` whose ``scatter`` makes futures ``with_lineage``.
+
+    joblib's Dask backend scatters a call's large arguments (the training frame, the fold
+    indices); through this client they survive a worker lost mid-search, so Dask reruns
+    the lost worker's tasks on the others and the search finishes.
+    """
+
+    def __init__(self, client):
+        self._client = client
+
+    async def scatter(self, data, **_):
+        """The awaitable joblib expects from ``Client.scatter(..., asynchronous=True)``."""
+        return with_lineage(self._client, data)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 def _cluster_backend(client, wait_for_workers: float):
     """Joblib's Dask backend (joblib 1.3) whose tasks keep their nested work sequential."""
     from joblib._dask import DaskDistributedBackend
@@ -58,7 +94,8 @@ def _cluster_backend(client, wait_for_workers: float):
             batch, tasks = await super()._to_func_args(func)
             return SequentialBatch(batch), tasks
 
-    return ClusterBackend(client=client, wait_for_workers_timeout=wait_for_workers)
+    return ClusterBackend(client=LineageScatter(client),
+                          wait_for_workers_timeout=wait_for_workers)
 
 
 def connect(address: str | None, timeout: float = 5.0):
