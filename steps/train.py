@@ -115,10 +115,11 @@ def _log_training(run_id: str, result: FitResult, X, y) -> None:
 def _importances(result: FitResult, X, y):
     pipeline = result.model.pipeline
     est = pipeline.steps[-1][1]
-    names = list(pipeline.named_steps["features"].get_feature_names_out())
-    if hasattr(est, "feature_importances_"):
+    features = pipeline.named_steps.get("features")  # none: the estimator reads raw columns
+    names = list(features.get_feature_names_out()) if features is not None else []
+    if names and hasattr(est, "feature_importances_"):
         return names, np.asarray(est.feature_importances_)
-    if hasattr(est, "coef_"):
+    if names and hasattr(est, "coef_"):
         return names, np.abs(np.ravel(est.coef_))[: len(names)]
     sample = X.sample(min(len(X), 1500), random_state=0)
     res = permutation_importance(pipeline, sample, y.loc[sample.index], n_repeats=3, random_state=0)

@@ -18,6 +18,7 @@ from sklearn.base import clone
 from caretflow.config import to_container
 from caretflow.drift import training_reference
 from caretflow.features.encoders import BaselineBiases, TargetStatsEncoder
+from caretflow.features.latent import FactorPredictionEncoder
 from caretflow.features.tabular import TabularFeatures
 from caretflow.inference import contract
 from caretflow.inference.calibration import apply as apply_calibration
@@ -31,6 +32,7 @@ from caretflow.metrics import (
     oof_residual_halfwidth,
     regression_metrics,
 )
+from caretflow.modelling.factorization import for_dataset
 from caretflow.modelling.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,8 @@ def make_estimator(cfg: DictConfig, task: str):
     """Instantiate the model family's estimator for the task with its params."""
     if cfg.model.estimator is None:
         raise ValueError(f"model {cfg.model.name!r} has no estimator; it selects one (automl)")
+    if task not in cfg.model.estimator:
+        raise ValueError(f"model {cfg.model.name!r} has no {task} estimator")
     return instantiate(cfg.model.estimator[task], **to_container(cfg.model, "params"))
 
 
@@ -63,7 +67,9 @@ def id_encoders(cfg: DictConfig) -> tuple[list, list[str]]:
 
     ``features.encoding`` holds the target encodings' pseudo-count (``smoothing``) and the
     out-of-fold ``folds`` of every id encoder; ``features.baseline`` the bias shrinkage
-    (``reg``, ``extra_reg`` for the taste groups). Missing keys keep the encoders' defaults.
+    (``reg``, ``extra_reg`` for the taste groups); ``features.latent_factors`` (null: off)
+    the out-of-fold latent-factor prediction ``lf_pred`` (``FactorPredictionEncoder`` params;
+    its ``n_splits`` defaults to ``encoding.folds``). Missing keys keep the encoders' defaults.
     """
     ds, steps, encoded = cfg.dataset, [], []
     groups = [list(g) for g in ds.features.target_encoded]
@@ -75,6 +81,14 @@ def id_encoders(cfg: DictConfig) -> tuple[list, list[str]]:
             ("ids", TargetStatsEncoder(groups=groups, random_state=cfg.seed, **smoothing, **folds))
         )
         encoded += TargetStatsEncoder.output_names(groups)
+    latent = ds.features.get("latent_factors")
+    if latent:
+        rec, params = ds.recommender, {**folds, **to_container(ds.features, "latent_factors")}
+        encoder = FactorPredictionEncoder(
+            user=rec.user, item=rec.item, random_state=cfg.seed, **params
+        )
+        steps.append(("latent", encoder))
+        encoded += FactorPredictionEncoder.output_names()
     baseline = ds.features.get("baseline")
     if baseline:
         extra = [list(g) for g in baseline.get("extra", [])]
@@ -93,8 +107,14 @@ def id_encoders(cfg: DictConfig) -> tuple[list, list[str]]:
 
 
 def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
-    """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only)."""
+    """Features -> [SMOTE] -> estimator, as an imblearn Pipeline (resampling fits only).
+
+    An estimator that reads the raw columns itself (``takes_raw_inputs``: the factorization
+    families) is the whole pipeline, its data-set-dependent params filled from the config.
+    """
     ds = cfg.dataset
+    if getattr(estimator, "takes_raw_inputs", False):
+        return Pipeline([("model", for_dataset(estimator, ds))])
     steps, encoded = id_encoders(cfg)
     steps.append(
         (
