@@ -12,7 +12,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from caretflow import model_card, plots, registry, runtime, tracking
+from caretflow import champion, plots, registry, runtime, tracking
 from caretflow.cache import evaluate_key, preprocess_key
 from caretflow.config import normalise_argv, to_container
 from caretflow.data import tables
@@ -25,14 +25,11 @@ from caretflow.metrics import (
 )
 from caretflow.modelling.selection import (
     Candidate,
-    Choice,
     Comparison,
     apply_gate,
-    choose,
     summary_table,
     unseen_rows,
 )
-from caretflow.retrain.promotion import retrain_choice
 from steps.preprocess import load_split, log_split_input
 
 log = logging.getLogger(__name__)
@@ -94,18 +91,12 @@ def evaluate(cfg: DictConfig) -> dict:
             candidates.append(cand)
         apply_gate(candidates, gate)
         compare = _comparer(name, cfg, test, candidates, models, pre_id)
-        retrain = cfg.get("retrain")
+        retrain = cfg.get("retrain")  # set: promotion by evidence on the newest labels
         retrain = retrain if retrain and retrain.get("from_version") else None
-        if retrain is None:
-            choice = choose(candidates, primary, compare)
-        else:  # promotion by evidence on the newest production labels
-            outcome = retrain_choice(candidates, primary, compare, retrain.min_comparison_rows,
-                                     retrain.promote)
-            choice = outcome.choice
-            mlflow.set_tags(outcome.tags())
-            mlflow.log_metrics(outcome.metrics())
-        _set_aliases(name, candidates, choice, retrain)
-        _write_cards(name, candidates, choice, models, pre_id, retrained=retrain is not None)
+        choice = champion.decide(candidates, primary, compare, retrain)
+        champion.set_aliases(name, candidates, choice, retrain)
+        champion.write_cards(name, candidates, choice, models, pre_id,
+                             retrained=retrain is not None)
         table = summary_table(candidates, choice, primary)
         mlflow.log_text(table.to_csv(index=False), "summary.csv")
         mlflow.set_tag("champion_choice", choice.note)
@@ -190,69 +181,6 @@ def _unseen_by(mv, test: pd.DataFrame, id_columns: list[str], pre_id: str) -> np
         log.warning("training split of champion v%s unknown (%s)", mv.version, exc)
         return np.zeros(len(test), dtype=bool)
     return unseen_rows(test, trained_on, id_columns)
-
-
-def _set_aliases(name: str, candidates: list[Candidate], choice: Choice, retrain=None) -> None:
-    """Gate tags, then the aliases of ``choice``.
-
-    After a retrain (``retrain``: the config block) the versions also get the tags
-    ``retrained_from`` and ``snapshot_digest``, and a choice without a champion leaves the
-    challenger as it is (no evidence moves nothing).
-    """
-    client = MlflowClient()
-    for c in candidates:
-        client.set_model_version_tag(
-            name, c.version, "gate", "passed" if c.passed else "failed: " + "; ".join(c.failures)
-        )
-        if retrain is not None:
-            client.set_model_version_tag(name, c.version, "retrained_from", retrain.from_version)
-            client.set_model_version_tag(name, c.version, "snapshot_digest",
-                                         retrain.snapshot_digest)
-    champion, challenger = choice.champion, choice.challenger
-    if champion is None:
-        log.warning("%s: champion unchanged (%s)", name, choice.note)
-    else:
-        old = registry.alias_version(name, "champion")
-        if old is not None and str(old.version) != champion.version:
-            client.set_registered_model_alias(name, "previous", old.version)
-        client.set_registered_model_alias(name, "champion", champion.version)
-    if challenger is not None:
-        client.set_registered_model_alias(name, "challenger", challenger.version)
-    elif (retrain is None or champion is not None) and (
-            stale := registry.alias_version(name, "challenger")) is not None:
-        client.delete_registered_model_alias(name, "challenger")
-        log.info(
-            "%s: no runner-up passed the gate; cleared challenger (was v%s)", name, stale.version
-        )
-    log.info(
-        "%s: champion %s, challenger %s",
-        name,
-        f"v{champion.version} ({champion.version_name})" if champion else "unchanged",
-        f"v{challenger.version} ({challenger.version_name})" if challenger else "none",
-    )
-
-
-def _write_cards(name: str, candidates: list[Candidate], choice: Choice, models: dict,
-                 pre_id: str, retrained: bool = False) -> None:
-    """Each version's description: the model card with its test metrics, gate and role."""
-    champion, challenger = choice.champion, choice.challenger
-    for c in candidates:
-        model = models[c.version]
-        if not model.contract:
-            continue
-        role = ("champion: best cross-validated primary metric among the versions that "
-                f"passed the gate. {choice.note}" if champion and c.version == champion.version
-                else f"challenger: {choice.note}" if retrained and challenger
-                and c.version == challenger.version
-                else "challenger: runner-up by the cross-validated primary metric."
-                if challenger and c.version == challenger.version
-                else "not champion: it failed the gate." if not c.passed
-                else f"not promoted: {choice.note}" if retrained
-                else "not champion: a better cross-validated version passed the gate.")
-        gate = "passed" if c.passed else "failed (" + "; ".join(c.failures) + ")"
-        model_card.write(name, c.version, model_card.card(
-            c.version_name, type(model.pipeline.steps[-1][1]).__name__, model.contract,
-            pre_id, c.cv, c.metrics, gate, role))
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -37,7 +37,8 @@ Logged: this run (tag ``caretflow.step=retrain``) gets params ``window_hours``, 
 ``snapshot/failures.json``. The pipeline's preprocess run logs the snapshot as dataset input
 ``<name>-snapshot`` (context ``retrain``, source type ``prediction_log``: URL and window);
 the retrained versions carry tags ``retrained_from`` and ``snapshot_digest``; the evaluate
-run holds ``retrain_decision``. A ``retrain_finished`` alert goes to ``ALERT_WEBHOOK_URLS``.
+run holds ``retrain_decision``. A ``retrain_finished`` alert goes to ``ALERT_WEBHOOK_URLS``
+and into the prediction database's alerts table (``GET /alerts`` lists it).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def retrain(dataset: str, window_hours: float = 720, policy: str = "append",
         extra = _pipeline_overrides(cfg, snap, manifest_path, str(mv.version))
         runs = run_pipeline(dataset, _versions(cfg, mv), [*overrides, *extra], force)
         result = _report(name, mv, contract["primary_metric"], runs, manifest,
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, url)
         mlflow.set_tags({"retrain_outcome": result["outcome"], "new_version": result["new_version"],
                          "preprocess_run_id": runs["preprocess"],
                          "evaluate_run_id": runs["evaluate"]})
@@ -180,8 +181,12 @@ def retrain(dataset: str, window_hours: float = 720, policy: str = "append",
     return result
 
 
-def _report(name: str, mv, primary: str, runs: dict, manifest: dict, seconds: float) -> dict:
-    """The evaluate run's decision and figures, sent as a ``retrain_finished`` alert."""
+def _report(name: str, mv, primary: str, runs: dict, manifest: dict, seconds: float,
+            db_url: str | None = None) -> dict:
+    """The evaluate run's decision and figures, sent as a ``retrain_finished`` alert.
+
+    The alert is also stored in the prediction database ``db_url`` (``GET /alerts`` lists it).
+    """
     data = mlflow.get_run(runs["evaluate"]).data
     decision = data.tags.get("retrain_decision", "kept")
     new = data.tags.get("retrain_candidate", "")
@@ -206,7 +211,7 @@ def _report(name: str, mv, primary: str, runs: dict, manifest: dict, seconds: fl
                "seconds": round(seconds, 1), "runs": runs}
     urls = [u.strip() for u in os.environ.get("ALERT_WEBHOOK_URLS", "").split(",") if u.strip()]
     alerts.send("retrain_finished", name, new or None, decision, text, details, urls,
-                key=f"{manifest['digest']}:{runs['evaluate']}")
+                key=f"{manifest['digest']}:{runs['evaluate']}", db_url=db_url)
     log.info("%s", text)
     return {"outcome": decision, "new_version": new, "before": before, "after": after,
             "seconds": seconds, "counts": counts, "runs": runs}

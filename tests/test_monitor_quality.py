@@ -135,3 +135,20 @@ def test_observer_sets_the_estimated_metric_gauge_from_unlabelled_predictions(
     assert set(gauge) == {"roc_auc", "accuracy", "f1", "precision", "recall"}
     for metric, value in gauge.items():
         assert value == pytest.approx(expected[metric]), metric
+
+
+def test_recommend_rejections_are_recorded_by_field_and_reason(ratings_app):
+    client = ratings_app.test_client()
+    bad = _post(client, "/recommend", {"user_id": 0, "k": 1001})
+    assert bad.status_code == 422
+    rows = _rows(ratings_app, bad.headers["X-Request-Id"])
+    assert {k: v["rows"] for k, v in rows.items()} == {("user_id", "greater_than_equal"): 1,
+                                                         ("k", "less_than_equal"): 1}
+    version = ratings_app.extensions["caretflow"].store.default.version
+    for row in rows.values():
+        assert (row["route"], row["model_name"], row["model_version"], row["request_rows"]) == (
+            "/recommend", "ratings", version, 1)
+    unknown = _post(client, "/recommend", {"user_id": 1, "items": [999998, 999999]})
+    assert unknown.status_code == 422  # valid body, but no item is in the catalogue
+    assert {k: v["rows"] for k, v in _rows(ratings_app, unknown.headers["X-Request-Id"]).items()
+            } == {("items", "unknown_item"): 1}

@@ -16,7 +16,7 @@ import numpy as np
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from app import logs, scoring, telemetry
+from app import logs, rejections, scoring, telemetry
 from app.api_models import recommend_body
 from app.auth import requires
 from app.errors import ApiError, too_many
@@ -146,7 +146,8 @@ def recommend():
     items = body.get("items") if isinstance(body, dict) else None
     if isinstance(items, list):
         too_many(len(items), MAX_ITEMS, "items")
-    req = validate(request_model(st), body)
+    with rejections.recorded(st, body):  # a 422 is recorded by field and reason
+        req = validate(request_model(st), body)
     served, arm = _serving(st, req)
     model, unknown = served.model, []
     if req.items is not None:
@@ -155,10 +156,11 @@ def recommend():
         model, unknown = _candidates(model, wanted)
     n_items = len(model.catalogue["item_prior"])
     if not n_items:  # nothing to rank (the model would be asked for zero rows)
-        raise ApiError(422, "none of the items is in the catalogue of version "
-                       f"{served.version} ({served.version_name})",
-                       [{"field": "items", "message": f"unknown item {i!r}",
-                         "type": "unknown_item"} for i in unknown[:20]])
+        with rejections.recorded(st, body):
+            raise ApiError(422, "none of the items is in the catalogue of version "
+                           f"{served.version} ({served.version_name})",
+                           [{"field": "items", "message": f"unknown item {i!r}",
+                             "type": "unknown_item"} for i in unknown[:20]])
     start = time.perf_counter()
     answer = rank(model, req.user_id, min(req.k, n_items), req.exclude_rated)
     tel = telemetry.get()

@@ -4,8 +4,9 @@ PSI (``caretflow.drift.psi``, the server's measure) says how large a shift is; a
 whether it is more than sampling noise: two-sample Kolmogorov–Smirnov for numbers (against
 the training split's values when they can be read, else a chi-squared test on the
 reference's decile bins), chi-squared goodness of fit for categories (against the reference
-shares). scipy, not Evidently: Evidently installs beside our pins but brings a large
-dependency tree (its own plotting, NLTK, a web UI) for a handful of tests we need.
+shares) and for whole numbers binned one bin per value (flags, counts: KS assumes a
+continuous distribution). scipy, not Evidently: Evidently installs beside our pins but
+brings a large dependency tree (its own plotting, NLTK, a web UI) for a handful of tests we need.
 
 A feature is **flagged** when both hold: its test rejects at ``alpha`` after a Bonferroni
 correction over the features (so an unshifted sample raises no alarm in about
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from caretflow.drift import psi, training_reference
+from caretflow.drift import bin_edges, psi, training_reference
 
 PSI_WARN, PSI_DRIFT = 0.1, 0.25  # the server's thresholds (app.health_report)
 ALPHA = 0.05
@@ -40,8 +41,7 @@ def bin_counts(reference: dict, values: pd.Series) -> np.ndarray:
         counts = values.astype(str).value_counts()
         known = [int(counts.get(c, 0)) for c in reference["categories"]]
         return np.array(known + [int(len(values) - sum(known))])
-    bins = np.concatenate([[-np.inf], reference["edges"], [np.inf]])
-    return np.histogram(values.astype(float), bins=bins)[0]
+    return np.histogram(values.astype(float), bins=bin_edges(reference))[0]
 
 
 def feature_drift(reference: dict, values, train_values=None) -> dict:
@@ -61,6 +61,9 @@ def feature_drift(reference: dict, values, train_values=None) -> dict:
         observed = bin_counts(reference, current)
         stat, p = _chi2(observed, [*reference["shares"], 0.0])
         return {**out, "test": "chi-squared", "statistic": stat, "p_value": p}
+    if "values" in reference:
+        stat, p = _chi2(bin_counts(reference, current), reference["shares"])
+        return {**out, "test": "chi-squared per value", "statistic": stat, "p_value": p}
     if train_values is not None and len(train_values):
         rng = np.random.default_rng(0)
         ref = np.asarray(train_values, dtype=float)

@@ -32,6 +32,8 @@ def save(fig, path: Path) -> Path:
 def _labels(reference: dict) -> list[str]:
     if reference["kind"] == "category":
         return [*map(str, reference["categories"]), "other"]
+    if "values" in reference:  # one bin per value
+        return [f"{v:g}" for v in reference["values"]]
     edges = [f"{e:.3g}" for e in reference["edges"]]
     if not edges:
         return ["all"]
