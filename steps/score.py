@@ -104,7 +104,7 @@ def score_dask(client, model, scoring: batch.Scoring, files, kind, output: str, 
     out = Path(output)
     _clear(out)
     out.mkdir(parents=True, exist_ok=True)
-    shipped = client.scatter(model, broadcast=True)  # the model travels once per worker
+    shipped = compute.with_lineage(client, model)  # recomputed if its worker is lost
     tasks = [dask.delayed(batch.score_partition)(part, shipped, scoring, str(out.resolve()), i)
              for i, part in enumerate(parts)]
     futures = client.compute(tasks)
