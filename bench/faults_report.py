@@ -43,17 +43,20 @@ def _line(name: str, r: dict) -> str:
                  "restart", f"outage {r.get('outage_measured_s', r['outage_s'])} s; "
                  f"/health {r['health_during_outage']}; {synced}")
     elif name == "registry_start":
-        cells = (2, 0, "–", "–", f"ready {r['ready_after_return_s']} s after return",
+        cells = ("–", "–", "–", "–", f"ready {r['ready_after_return_s']} s after return",
                  f"while down: /health {r['status_while_down']}, /predict "
                  f"{r['predict_while_down']}")
     elif name == "scaleout":
         s, f, lim = r["switch"], r["feedback"], r["rate_limit"]
-        cells = (lim["sent"], 0, "–", f"fb {f['feedback_sent']}/{f['feedback_recorded']}",
+        cells = (lim["sent"], lim.get("server_errors", "–"), "–",
+                 f"fb {f['feedback_sent']}/{f['feedback_recorded']}",
                  f"other instance serves after {s['other_instance_serves_after_s']} s",
                  f"limit {lim['limit']}: {lim['allowed']} allowed, {lim['limited_429']} × 429; "
                  f"live metric at step once: {f['live_metric_copies_at_step'] == 1}")
     elif name == "fuzz":
-        cells = (r["cases"], r["server_errors"], "–", "–", "–",
+        five = sum(n for op in r["operations"].values() for code, n in op["statuses"].items()
+                   if int(code) >= 500)
+        cells = (r["cases"], five, "–", "–", "–",
                  f"{r['examples_per_operation']} examples/operation/mode, {r['seconds']} s")
     else:
         return ""

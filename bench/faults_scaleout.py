@@ -93,7 +93,7 @@ def _limit(a: Gunicorn, b: Gunicorn, probe_key: str, extra: int = 30) -> dict:
              for i in range(LIMIT + extra)]
     limited = [c for c in codes if c == 429]
     return {"limit": LIMIT, "sent": len(codes), "allowed": len(codes) - len(limited),
-            "limited_429": len(limited)}
+            "limited_429": len(limited), "server_errors": sum(c >= 500 for c in codes)}
 
 
 def scaleout(tracking: TrackingServer, workdir: Path, prediction_db: str, redis_uri: str) -> dict:

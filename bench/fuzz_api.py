@@ -117,7 +117,9 @@ def main() -> None:
             app.extensions["caretflow"].stop()
     result = {"measured_at": time.strftime("%Y-%m-%d %H:%M"), "model_name": args.model_name,
               "examples_per_operation": args.examples, "seed": args.seed, "key": args.key,
-              "seconds": round(time.monotonic() - started, 1), "server_errors": 0,
+              "seconds": round(time.monotonic() - started, 1),
+              "server_errors": sum(n for r in report.values()
+                                   for status, n in r["statuses"].items() if int(status) >= 500),
               "operations": report, "cases": sum(r["cases"] for r in report.values())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -10,40 +10,16 @@ import json
 import logging
 from pathlib import Path
 
-from bench import report_plots
+from bench import report_plots, report_serving
+from bench.report_serving import table
 from bench.report_text import TARGETS_HEAD, analysis, header
 
 log = logging.getLogger("bench.report")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def table(head: list[str], rows: list[list]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join("–" if v is None else str(v) for v in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _read(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def serving_section(cmp: dict) -> str:
-    """Side-by-side table and ratios."""
-    rows = [[r["server"], r["batch"], r["connections"], r["rps"], r["rows_per_s"], r["p50_ms"],
-             r["p90_ms"], r["p99_ms"], r["errors"]] for r in cmp["results"]]
-    ratio = [[r["batch"], r["connections"], f"×{r['rps_ratio']}", f"×{r['p50_ratio']}"]
-             for r in cmp["ratios"]]
-    cost = [[r["batch"], r["connections"], f"×{r['rps_ratio']}", f"×{r['p50_ratio']}"]
-            for r in cmp["log_cost"]]
-    return "\n\n".join([
-        table(["server", "records/request", "concurrency", "req/s", "records/s", "p50 ms",
-               "p90 ms", "p99 ms", "errors"], rows),
-        "Ratios caretflow (log on) / mlflow serve, same run:",
-        table(["records/request", "concurrency", "req/s ratio", "p50 ratio"], ratio),
-        "## 2. Cost of the prediction log and feedback path\n\n`PREDICTION_LOG=1` (default) "
-        "vs `PREDICTION_LOG=0`, same run. Ratios log on / log off:",
-        table(["records/request", "concurrency", "req/s ratio", "p50 ratio"], cost)])
 
 
 def floor_section(floor: dict) -> str:
@@ -95,20 +71,52 @@ def quality_section(train: list[dict]) -> str:
                         "split — no model can beat it): " + "; ".join(floors) + "."])
 
 
-def render(results: Path, docs: Path) -> str:
-    """The whole page (and its PNGs under ``docs/img``) from the result files present."""
+GENERATED = ("## Targets", "## 1. Serving side by side", "## 2. Cost of the prediction log",
+             "## 2. Cost of the prediction log and feedback path", "## 3. Latency vs batch size",
+             "## 4. Training", "## 5. Quality")
+
+
+def kept_sections(page: str) -> list[str]:
+    """The ``## `` sections of an existing page that this report does not write (kept as is)."""
+    chunks = page.split("\n## ")[1:]
+    return ["## " + c.rstrip() for c in chunks
+            if not any(("## " + c).startswith(g + "\n") for g in GENERATED)]
+
+
+def _measured(train: list[dict]) -> str:
+    dates = sorted({r.get("measured_at") or "date not recorded" for r in train})
+    return ("From `bench/results/train_*.json` (`bench/train_pipeline.py`, measured: "
+            f"{', '.join(dates)}; not part of the serving run above unless the dates match).")
+
+
+def render(results: Path, docs: Path, existing: str = "") -> str:
+    """The whole page (and its PNGs under ``docs/img``) from the result files present.
+
+    Sections of ``existing`` (the current page) that the report does not write, such as
+    another script's section, are kept at the end.
+    """
     img = docs / "img"
     img.mkdir(parents=True, exist_ok=True)
     cmp, floor = _read(results / "serve_compare.json"), _read(results / "serve_floor.json")
     batch, phases = _read(results / "serve_batch.json"), _read(results / "batch_phases.json")
+    reg, probe = _read(results / "registry.json"), _read(results / "ack_probe.json")
     train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
-    parts = [header(cmp, floor), TARGETS_HEAD, analysis(cmp, floor, batch, train)]
+    parts = [header(cmp, reg), TARGETS_HEAD, analysis(cmp, train)]
+    if reg:
+        parts += ["### The registry served", registry_section(reg)]
     if cmp:
         report_plots.throughput(cmp, img / "bench_throughput.png")
         parts += ["## 1. Serving side by side", "![throughput](img/bench_throughput.png)",
-                  serving_section(cmp)]
+                  report_serving.headline(cmp)]
+    if cmp or probe:
+        parts += ["### Keep-alive, load clients and the ~4 ms grid",
+                  report_serving.ack_section(cmp, probe)]
+    if cmp:
+        parts += ["### Every cell", report_serving.every_cell(cmp)]
     if floor:
         parts += ["### In-process floor (no HTTP, one call)", floor_section(floor)]
+    if cmp:
+        parts += ["## 2. Cost of the prediction log", report_serving.log_cost(cmp)]
     if batch:
         report_plots.batch_curve(batch, img / "bench_batch_latency.png")
         parts += ["## 3. Latency vs batch size", "![batch](img/bench_batch_latency.png)",
@@ -117,9 +125,20 @@ def render(results: Path, docs: Path) -> str:
         parts += ["### Where a large batch spends its time", phases_section(phases)]
     if train:
         report_plots.training(train, img / "bench_training.png")
-        parts += ["## 4. Training", "![training](img/bench_training.png)",
+        parts += ["## 4. Training", _measured(train), "![training](img/bench_training.png)",
                   training_section(train), "## 5. Quality", quality_section(train)]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(parts + kept_sections(existing)) + "\n"
+
+
+def registry_section(reg: dict) -> str:
+    """Every version of every model the benchmark served: aliases, CV and test metric."""
+    rows = [[name, v["version"], v["version_name"], v["estimator"], ", ".join(v["aliases"]),
+             f"{v['metric']} {v['cv']}", f"{v['metric']} {v['test']}", v.get("automl_choice")]
+            for name, model in reg["models"].items() for v in model["versions"]]
+    return ("`python -m bench.registry` printed these (the champion is chosen by the CV "
+            "figure; the test figure gates it):\n\n"
+            + table(["model", "version", "version name", "estimator", "aliases", "CV", "test",
+                     "automl choice"], rows))
 
 
 def main() -> None:
@@ -129,8 +148,9 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    page = render(args.results, args.docs)
-    (args.docs / "benchmarks.md").write_text(page)
+    target = args.docs / "benchmarks.md"
+    page = render(args.results, args.docs, target.read_text() if target.exists() else "")
+    target.write_text(page)
     log.info("wrote %s", args.docs / "benchmarks.md")
 
 

@@ -15,22 +15,28 @@ def _pyplot():
 
 
 def throughput(compare: dict, out: Path) -> Path:
-    """Bars: req/s per server and concurrency, one panel per batch size."""
+    """Bars: req/s per server and concurrency under the headline client setting.
+
+    One panel per model and batch size.
+    """
     plt = _pyplot()
-    rows = compare["results"]
-    batches = sorted({r["batch"] for r in rows})
+    h = compare.get("headline") or {}
+    rows = [r for r in compare["results"]
+            if r["tool"] == h.get("tool") and r["keepalive"] == h.get("keepalive")]
+    panels = sorted({(r["model"], r["batch"]) for r in rows})
     names = list(dict.fromkeys(r["server"] for r in rows))
-    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 3.6), squeeze=False)
-    for ax, batch in zip(axes[0], batches, strict=True):
-        concs = sorted({r["connections"] for r in rows if r["batch"] == batch})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (model, batch) in zip(axes[0], panels, strict=True):
+        mine = [r for r in rows if r["model"] == model and r["batch"] == batch]
+        concs = sorted({r["connections"] for r in mine})
         width = 0.8 / len(names)
         for k, name in enumerate(names):
-            vals = [next((r["rps"] for r in rows if r["server"] == name and r["batch"] == batch
+            vals = [next((r["rps"] for r in mine if r["server"] == name
                           and r["connections"] == c), 0) for c in concs]
             ax.bar([i + k * width for i in range(len(concs))], vals, width, label=name)
         ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(concs))],
                       [f"c={c}" for c in concs])
-        ax.set_title(f"{batch} record(s) per request")
+        ax.set_title(f"{model}, {batch} record(s) per request", fontsize=9)
         ax.set_ylabel("requests / s")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
@@ -48,7 +54,7 @@ def batch_curve(batch: dict, out: Path) -> Path:
     ax.loglog(sizes, [r["http_p50_ms"] for r in rows], "o-", label="HTTP p50 (log on)")
     ax.loglog(sizes, [r["http_p90_ms"] for r in rows], "o--", label="HTTP p90 (log on)")
     ax.loglog(sizes, [r["model_p50_ms"] for r in rows], "s-", label="model only p50")
-    ax.axhline(20, color="grey", lw=0.8, ls=":")
+    ax.axhline(10, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("records per request")
     ax.set_ylabel("ms")
     ax.set_title("caretflow /predict latency vs batch size")

@@ -1,10 +1,17 @@
-"""Serving side by side: caretflow (log on / off) vs ``mlflow models serve``, same champion.
+"""Serving side by side on ``/invocations``: caretflow vs ``mlflow models serve``, same champion.
 
-All servers run at once with the same worker count and serve ``churn@champion`` from the
-same registry; every cell (payload x concurrency) is measured on each server in turn,
-interleaved, so the ratios come from the same minutes of a noisy machine.
+For each model (``churn``, ``ratings``) all servers run at once with the same worker count
+and serve ``<model>@champion`` from the same registry: caretflow with the prediction log on
+(and, for churn, off) and ``mlflow models serve``; other churn versions (``--also``: the
+XGBoost and the compiled random forest, when neither is the champion) as separate,
+labelled caretflow rows. Every server gets byte-identical requests
+(the same ``dataframe_split`` body and headers); before a batch size is measured each must
+answer it (else the run stops), and whether caretflow answers exactly the predictions of
+``mlflow models serve`` is recorded (``answer_checks``). Every cell (batch x concurrency x client x
+keep-alive) is measured on each server in turn, interleaved, so the ratios come from the
+same minutes of a noisy machine.
 
-    python -m bench.serve_compare --tracking-uri sqlite:////tmp/caretflow-bench/reg/mlflow.db
+    python -m bench.serve_compare --tracking-uri sqlite:////tmp/caretflow-bench/registry/mlflow.db
 """
 
 from __future__ import annotations
@@ -12,108 +19,182 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
+import time
 from pathlib import Path
 
-from bench import loadgen, payloads, servers
+import numpy as np
+import requests
+
+from bench import compare_ratios, loadgen, machine, payloads, servers
 from bench.registry import champion
 
 log = logging.getLogger("bench.compare")
 RESULTS = Path(__file__).parent / "results"
 
 
-def targets(server: servers.Server, batch: int) -> loadgen.Target:
-    """The request for ``server`` with ``batch`` real rows (same rows for every server)."""
-    rows = payloads.records(batch, seed=batch)
-    if server.name.startswith("caretflow"):
-        return loadgen.Target(server.url, payloads.caretflow_body(rows),
-                              {"X-API-Key": servers.BENCH_KEY})
-    return loadgen.Target(server.url, payloads.mlflow_body(rows))
+def target(server: servers.Server, model: str, batch: int) -> loadgen.Target:
+    """The request for ``batch`` real rows of ``model``: the same bytes for every server."""
+    body = payloads.dataframe_split(payloads.records(batch, seed=batch, dataset=model))
+    return loadgen.Target(server.url, body, {"X-API-Key": servers.BENCH_KEY})
 
 
-def check(target: loadgen.Target) -> None:
-    """One request must succeed before measuring (a broken payload is not a benchmark)."""
-    res = loadgen.run_python(target, 1, 30, max_requests=1)
-    if res["errors"] or not res["requests"]:
-        raise RuntimeError(f"{target.url} does not answer the benchmark request")
+def answer(req: loadgen.Target) -> list:
+    """The predictions one request gets (a failing request is not a benchmark)."""
+    resp = requests.post(req.url, data=req.body, timeout=60,
+                         headers={"Content-Type": "application/json", **req.headers})
+    if resp.status_code != 200:
+        raise RuntimeError(f"{req.url} answers {resp.status_code}: {resp.text[:300]}")
+    return resp.json()["predictions"]
 
 
-def measure(running: list[servers.Server], batches, concurrencies, seconds: float, tool: str,
-            warmup: float) -> list[dict]:
-    """Every (batch, concurrency) cell on every server, interleaved."""
-    rows = []
-    for batch in batches:
-        reqs = {s.name: targets(s, batch) for s in running}
-        for s in running:
-            check(reqs[s.name])
-            loadgen.load(reqs[s.name], max(concurrencies), warmup, tool)
-        for conc in concurrencies:
-            for s in running:
-                res = loadgen.load(reqs[s.name], conc, seconds, tool)
-                res.update(server=s.name, batch=batch, rows_per_s=round(res["rps"] * batch, 1))
-                log.info("%-18s batch %5d  c=%-3d %8.1f req/s  p50 %7.2f  p99 %7.2f ms  err %d",
-                         s.name, batch, conc, res["rps"], res["p50_ms"], res["p99_ms"],
-                         res["errors"])
-                rows.append(res)
-    return rows
-
-
-def ratios(rows: list[dict], base: str = "caretflow-log-on", other: str = "mlflow-serve") -> list:
-    """Ratios caretflow / mlflow per cell: throughput and p50 (same run)."""
-    index = {(r["server"], r["batch"], r["connections"]): r for r in rows}
-    out = []
-    for (name, batch, conc), r in index.items():
-        o = index.get((other, batch, conc))
-        if name != base or o is None:
-            continue
-        out.append({"batch": batch, "connections": conc,
-                    "rps_ratio": round(r["rps"] / o["rps"], 2) if o["rps"] else None,
-                    "p50_ratio": round(r["p50_ms"] / o["p50_ms"], 3) if o["p50_ms"] else None})
+def same_answers(answers: dict[str, list], reference: str = "mlflow-serve") -> dict:
+    """Whether each server serving the champion answers what ``mlflow models serve`` answers."""
+    if reference not in answers:
+        return {}
+    want = np.asarray(answers[reference], dtype=float)
+    out = {name: bool(np.allclose(got, want, rtol=0, atol=1e-9))
+           for name, got in answers.items() if name.startswith("caretflow-log")}
+    for name, same in out.items():
+        if not same:
+            log.error("%s and %s answer differently on the same rows", name, reference)
     return out
 
 
-def run(tracking_uri: str, workdir: Path, batches, concurrencies, seconds: float, tool: str,
-        workers: int = 2, with_mlflow: bool = True, warmup: float = 2.0) -> dict:
-    """Start the servers, measure every cell, stop the servers; return the result document."""
-    running: list[servers.Server] = []
-    try:
-        running.append(servers.start_caretflow(tracking_uri, workdir, workers, True))
-        running.append(servers.start_caretflow(tracking_uri, workdir, workers, False))
-        if with_mlflow:
-            running.append(servers.start_mlflow(tracking_uri, workdir, workers))
-        rows = measure(running, batches, concurrencies, seconds, tool, warmup)
-    finally:
+def extra_aliases(tracking_uri: str, model: str, also: list[str]) -> list[str]:
+    """The ``model@alias`` entries of ``also`` that exist and are not the champion itself."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client, out = MlflowClient(tracking_uri), []
+    champ = champion(tracking_uri, model).get("version")
+    for name, _, alias in (a.partition("@") for a in also):
+        if name != model:
+            continue
+        try:
+            version = client.get_model_version_by_alias(name, alias).version
+        except MlflowException:
+            log.info("%s@%s: no such alias, no extra row", name, alias)
+            continue
+        if version != champ:
+            out.append(alias)
+    return out
+
+
+def start(model: str, tracking_uri: str, workdir: Path, opts: argparse.Namespace,
+          running: list) -> None:
+    """Start the servers of one model (appended to ``running`` as they come up)."""
+    wait = opts.start_timeout
+    for on in (True, False) if model in opts.log_off_models else (True,):
+        running.append(servers.start_caretflow(tracking_uri, workdir, opts.workers, on, wait,
+                                               model=model, path="/invocations"))
+    for alias in extra_aliases(tracking_uri, model, opts.also):
+        running.append(servers.start_caretflow(tracking_uri, workdir, opts.workers, True, wait,
+                                               model=model, alias=alias, path="/invocations",
+                                               name=f"caretflow-{alias}"))
+    if not opts.no_mlflow:
+        running.append(servers.start_mlflow(tracking_uri, workdir, opts.workers, wait,
+                                            model=model))
+
+
+def measure(model: str, running: list, opts: argparse.Namespace,
+            checks: list) -> list[dict]:
+    """Every (batch, concurrency, client, keep-alive) cell on every server, interleaved.
+
+    ``checks`` receives, per batch size, whether caretflow answered as mlflow serve did.
+    """
+    rows = []
+    for batch in opts.batches_of.get(model, opts.batches):
+        reqs = {s.name: target(s, model, batch) for s in running}
+        same = same_answers({name: answer(req) for name, req in reqs.items()})
+        checks.append({"model": model, "batch": batch, "same_as_mlflow": same})
         for s in running:
-            s.stop()
-    return {"champion": champion(tracking_uri), "workers": workers,
-            "tool": rows[0]["tool"] if rows else tool, "seconds_per_cell": seconds,
-            "results": rows, "ratios": ratios(rows),
-            "log_cost": ratios(rows, "caretflow-log-on", "caretflow-log-off")}
+            loadgen.load(reqs[s.name], max(opts.concurrency), opts.warmup, opts.tools[0])
+        for conc in opts.concurrency:
+            for tool in opts.tools:
+                for keepalive in opts.keepalive:
+                    for s in running:
+                        res = loadgen.load(reqs[s.name], conc, opts.seconds, tool,
+                                           keepalive=keepalive)
+                        res.update(model=model, server=s.name, batch=batch,
+                                   rows_per_s=round(res["rps"] * batch, 1))
+                        log.info("%-7s %-18s batch %4d c=%d %-6s ka=%-3s %8.1f req/s  p50 %7.2f "
+                                 "p99 %7.2f ms  err %d", model, s.name, batch, conc, tool,
+                                 "on" if keepalive else "off", res["rps"],
+                                 _ms(res["p50_ms"]), _ms(res["p99_ms"]), res["errors"])
+                        rows.append(res)
+    return rows
+
+
+def _ms(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def run(tracking_uri: str, workdir: Path, opts: argparse.Namespace) -> dict:
+    """Start, measure and stop the servers of each model; return the result document."""
+    rows, champions, checks, started = [], {}, [], machine.facts()
+    for model in opts.models:
+        champions[model] = champion(tracking_uri, model, load=True)
+        running: list[servers.Server] = []
+        try:
+            start(model, tracking_uri, workdir, opts, running)
+            rows += measure(model, running, opts, checks)
+        finally:
+            for s in running:
+                s.stop()
+    return {"measured_at": started["at"], "machine": started, "load_after": machine.load(),
+            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "champions": champions, "workers": opts.workers, "tools": opts.tools,
+            "seconds_per_cell": opts.seconds, "answer_checks": checks, "results": rows,
+            **compare_ratios.summarise(rows)}
 
 
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--models", default="churn,ratings")
     parser.add_argument("--batches", default="1,1000")
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per cell and server")
-    parser.add_argument("--tool", default="auto", choices=["auto", "wrk", "python"])
+    parser.add_argument("--batches-of", action="append", default=["ratings=1"],
+                        help="MODEL=B1,B2: other batch sizes for one model (ratings=1)")
+    parser.add_argument("--log-off-models", default="churn",
+                        help="models also served with PREDICTION_LOG=0")
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--tools", "--tool", default="wrk,ab",
+                        help="load clients (python: no binaries)")
+    parser.add_argument("--keepalive", default="on,off")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per cell and server")
+    parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--also", default="churn@v4_xgboost,churn@v3_rf_tuned",
+                        help="other versions served as separate, labelled rows ('' for none)")
+    parser.add_argument("--start-timeout", type=float, default=300.0,
+                        help="seconds a server may take to become ready")
     parser.add_argument("--no-mlflow", action="store_true", help="caretflow only (smoke runs)")
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_compare.json")
-    args = parser.parse_args()
+    opts = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    opts.models = opts.models.split(",")
+    opts.batches = [int(b) for b in opts.batches.split(",")]
+    opts.batches_of = {m: [int(b) for b in bs.split(",")]
+                       for m, bs in (spec.split("=") for spec in opts.batches_of)}
+    opts.log_off_models = opts.log_off_models.split(",")
+    opts.also = [a for a in opts.also.split(",") if a]
+    opts.concurrency = [int(c) for c in opts.concurrency.split(",")]
+    opts.tools = [loadgen.resolve(t) for t in opts.tools.split(",")]
+    opts.keepalive = [k == "on" for k in opts.keepalive.split(",")]
     with tempfile.TemporaryDirectory(prefix="caretflow-serve-") as tmp:
-        doc = run(args.tracking_uri, Path(tmp), [int(b) for b in args.batches.split(",")],
-                  [int(c) for c in args.concurrency.split(",")], args.seconds, args.tool,
-                  args.workers, not args.no_mlflow)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2))
+        doc = run(opts.tracking_uri, Path(tmp), opts)
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(doc, indent=2))
+    log.info("fair client setting (mlflow serve's best at batch 1, c=8): %s", doc["headline"])
     for r in doc["ratios"]:
-        log.info("caretflow/mlflow batch %5d c=%-3d  req/s x%.2f  p50 x%.3f", r["batch"],
-                 r["connections"], r["rps_ratio"], r["p50_ratio"])
-    log.info("wrote %s", args.out)
+        log.info("%-7s caretflow/mlflow batch %4d c=%d %-6s ka=%-3s req/s x%s  p50 x%s",
+                 r["model"], r["batch"], r["connections"], r["tool"],
+                 "on" if r["keepalive"] else "off", r["rps_ratio"], r["p50_ratio"])
+    log.info("wrote %s", opts.out)
 
 
 if __name__ == "__main__":

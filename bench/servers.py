@@ -16,11 +16,12 @@ class Server:
 
     process: ServerProcess
     predict_path: str
+    label: str = ""
 
     @property
     def name(self) -> str:
-        """The server's name in the results (also its log file stem)."""
-        return self.process.name
+        """The server's name in the results (default: its log file stem)."""
+        return self.label or self.process.name
 
     @property
     def url(self) -> str:
@@ -33,8 +34,10 @@ class Server:
 
 
 def start_caretflow(tracking_uri: str, workdir: Path, workers: int = 2,
-                    prediction_log: bool = True, timeout: float = 120) -> Server:
-    """Caretflow under gunicorn, serving ``churn@champion`` from ``tracking_uri``.
+                    prediction_log: bool = True, timeout: float = 120, model: str = "churn",
+                    alias: str = "champion", path: str = "/predict",
+                    name: str | None = None) -> Server:
+    """Caretflow under gunicorn, serving ``<model>@<alias>`` from ``tracking_uri``.
 
     Args:
         tracking_uri: the registry store.
@@ -42,20 +45,25 @@ def start_caretflow(tracking_uri: str, workdir: Path, workers: int = 2,
         workers: gunicorn workers.
         prediction_log: the ``PREDICTION_LOG`` setting (prediction log and feedback path).
         timeout: seconds to wait for ``/health``.
+        model: ``MODEL_NAME``.
+        alias: ``SERVING_ALIAS``.
+        path: the route the benchmark posts to (``/predict`` or ``/invocations``).
+        name: the server's name in the results (default ``caretflow-log-on`` / ``-off``).
     """
-    name = f"caretflow-log-{'on' if prediction_log else 'off'}"
-    process = Gunicorn(workdir, tracking_uri, workers=workers, name=name, MODEL_NAME="churn",
-                       SERVING_ALIAS="champion", API_KEYS=BENCH_KEY,
+    name = name or f"caretflow-log-{'on' if prediction_log else 'off'}"
+    process = Gunicorn(workdir, tracking_uri, workers=workers, name=f"{name}-{model}",
+                       MODEL_NAME=model, SERVING_ALIAS=alias, API_KEYS=BENCH_KEY,
                        PREDICTION_LOG="1" if prediction_log else "0")
-    return Server(process.start(timeout), "/predict")
+    return Server(process.start(timeout), path, name)
 
 
-def start_mlflow(tracking_uri: str, workdir: Path, workers: int = 2,
-                 timeout: float = 180) -> Server:
-    """``mlflow models serve -m models:/churn@champion --env-manager local -w <workers>``."""
+def start_mlflow(tracking_uri: str, workdir: Path, workers: int = 2, timeout: float = 180,
+                 model: str = "churn", alias: str = "champion",
+                 name: str = "mlflow-serve") -> Server:
+    """``mlflow models serve -m models:/<model>@<alias> --env-manager local -w <workers>``."""
     port = free_port()
-    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/churn@champion",
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{model}@{alias}",
            "--env-manager", "local", "-w", str(workers), "-h", "127.0.0.1", "-p", str(port)]
     env = env_with(tracking_uri, MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true")
-    process = ServerProcess("mlflow-serve", cmd, workdir, env, port, health_path="/ping")
-    return Server(process.start(timeout), "/invocations")
+    process = ServerProcess(f"{name}-{model}", cmd, workdir, env, port, health_path="/ping")
+    return Server(process.start(timeout), "/invocations", name)

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -66,7 +67,9 @@ def bench_dataset(dataset: str, profile: str, extra: str, workdir: Path) -> dict
     task = "classification" if dataset == "churn" else "regression"
     pre = client.search_runs([client.get_experiment_by_name(f"caretflow-{dataset}").experiment_id],
                              "tags.`caretflow.step` = 'preprocess'")[0]
-    return {"dataset": dataset, "profile": profile, "first_run_seconds": round(first, 1),
+    return {"dataset": dataset, "profile": profile,
+            "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "first_run_seconds": round(first, 1),
             "cached_rerun_seconds": round(second, 1),
             "cached_fraction": round(second / first, 3),
             "noise_floor_rmse": pre.data.metrics.get("test_noise_floor_rmse"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -75,7 +76,8 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     uri = tiny_registry["uri"]
     _bench("bench.serve_floor", "--seconds", "0.05", "--out", str(results / "serve_floor.json"),
          uri=uri)
-    _bench("bench.serve_compare", "--no-mlflow", "--tool", "python", "--seconds", "0.5",
+    _bench("bench.serve_compare", "--models", "churn", "--no-mlflow", "--also", "",
+         "--tools", "python", "--keepalive", "on,off", "--seconds", "0.5",
          "--batches", "1,5", "--concurrency", "1,2",
          "--out", str(results / "serve_compare.json"), uri=uri)
     _bench("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
@@ -85,16 +87,35 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
-    assert compare["log_cost"] and compare["champion"]["version"]
+    assert {r["keepalive"] for r in compare["results"]} == {True, False}
+    assert compare["log_cost"] and compare["champions"]["churn"]["version"]
+    assert compare["headline"]["tool"] == "python" and compare["machine"]["cores"]
     (results / "train_quick.json").write_text(json.dumps([_fake_train()]))
     page = _render(results, docs)
     assert "## 1. Serving side by side" in page and "## 5. Quality" in page
+    assert "### Every cell" in page and "- Machine: " in page
     phases = json.loads((results / "batch_phases.json").read_text())["phases"]
     assert {"log write (one transaction)", "whole request, log on (no HTTP)"} <= {
         r["phase"] for r in phases} and all(r["p50_ms"] > 0 for r in phases)
     assert "### Where a large batch spends its time" in page
     assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
                for n in ("throughput", "batch_latency", "training"))
+
+
+@pytest.mark.parametrize("tool", ["wrk", "ab"])
+def test_external_load_clients_with_and_without_keepalive(echo_server, tool):
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed (make system-deps)")
+    for keepalive in (True, False):
+        args = ["--tool", tool, "--connections", "2", "--seconds", "1"]
+        out = _bench("bench.loadgen", f"{echo_server}/ok", *args,
+                     *([] if keepalive else ["--no-keepalive"]))
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["tool"] == tool and res["keepalive"] is keepalive
+        assert res["requests"] > 0 and res["errors"] == 0 and res["p50_ms"] > 0
+    bad = json.loads(_bench("bench.loadgen", f"{echo_server}/bad", "--tool", tool,
+                            "--connections", "1", "--seconds", "1").strip().splitlines()[-1])
+    assert bad["requests"] > 0 and bad["errors"] == bad["requests"]
 
 
 def _fake_train() -> dict:
@@ -127,7 +148,7 @@ def test_fast_path_numpy_fallback_is_exact(monkeypatch):
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
 
-    from app import fastpath
+    from app.fastpath import forest as fastpath
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(300, 4)), rng.normal(size=300)
