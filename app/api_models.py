@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ErrorOut(BaseModel):
@@ -33,6 +33,10 @@ class PredictionOut(BaseModel):
     probability: float | None = None
     threshold: float | None = None
     interval: IntervalOut | None = None
+    cold_start: bool | None = Field(
+        None, description="recommender models only (the contract names user and item "
+        "columns): true when the user or the item was not in the training split, so the "
+        "answer comes from side features, priors or biases; absent for other models")
 
 
 class BatchOut(BaseModel):

@@ -23,6 +23,7 @@ from app.prediction_log.queries import score_at
 from app.registry_calls import RegistryUnavailable, unavailable
 from app.state import State
 from caretflow.inference.contract import ContractError
+from caretflow.inference.ranking import cold_start
 
 
 def bucket(key: str) -> float:
@@ -78,16 +79,38 @@ def _texts(values: list) -> list:
     return [None if v is None else str(v) for v in values]
 
 
-def _score(served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
-    """The model's outputs as lists (``prediction`` plus probability or bounds).
+def _outputs(served: Served, features: dict[str, np.ndarray], n: int) -> dict:
+    """The model's ``predict_details``, plus ``cold_start`` for a recommender contract.
 
-    Outputs that do not match the version's contract answer 503 (nothing is stored).
+    Raises:
+        ContractError: an output the contract calls for is missing or not one per row, or
+            a recommender model cannot say which rows are cold (no catalogue, no user or
+            item column).
+    """
+    details = served.model.predict_details(features)
+    check_outputs(served.contract, details, n)
+    if not served.contract.get("recommender"):
+        return details
+    catalogue = getattr(served.model, "catalogue", None)
+    if catalogue is None:
+        raise ContractError("a recommender model must carry its catalogue to flag cold_start")
+    try:
+        cold = cold_start(catalogue, features)
+    except ValueError as exc:  # the contract's user and item columns are not features
+        raise ContractError(str(exc)) from None
+    return {**details, "cold_start": cold}
+
+
+def _score(served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
+    """The model's outputs as lists (``prediction``, probability or bounds, ``cold_start``).
+
+    ``cold_start`` only when the contract names users and items (``_outputs``). Outputs
+    that do not match the version's contract answer 503 (nothing is stored).
     """
     n = len(next(iter(features.values())))
     start = time.perf_counter()
-    details = served.model.predict_details(features)
     try:
-        check_outputs(served.contract, details, n)
+        details = _outputs(served, features, n)
     except ContractError as exc:
         raise ApiError(503, f"version {served.version} ({served.version_name}) answered "
                        "outside its contract; nothing was stored", [str(exc)]) from None
@@ -104,16 +127,21 @@ def _answers(served: Served, arm: str, ids: list[str], out: dict) -> list[dict]:
     head, contract = (served.version, served.version_name, arm), served.contract
     if contract["task"] == "classification":
         cut = threshold(contract)
-        return [{"prediction": p, "prediction_id": i, "model_version": head[0],
-                 "version_name": head[1], "arm": head[2], "probability": q,
-                 "threshold": cut}
-                for p, i, q in zip(out["prediction"], ids, out["probability"], strict=True)]
-    level = interval_level(contract)
-    return [{"prediction": p, "prediction_id": i, "model_version": head[0],
-             "version_name": head[1], "arm": head[2],
-             "interval": {"lower": lo, "upper": hi, "level": level}}
-            for p, i, lo, hi in zip(out["prediction"], ids, out["lower"], out["upper"],
-                                    strict=True)]
+        answers = [{"prediction": p, "prediction_id": i, "model_version": head[0],
+                    "version_name": head[1], "arm": head[2], "probability": q,
+                    "threshold": cut}
+                   for p, i, q in zip(out["prediction"], ids, out["probability"], strict=True)]
+    else:
+        level = interval_level(contract)
+        answers = [{"prediction": p, "prediction_id": i, "model_version": head[0],
+                    "version_name": head[1], "arm": head[2],
+                    "interval": {"lower": lo, "upper": hi, "level": level}}
+                   for p, i, lo, hi in zip(out["prediction"], ids, out["lower"], out["upper"],
+                                           strict=True)]
+    if "cold_start" in out:
+        for answer, cold in zip(answers, out["cold_start"], strict=True):
+            answer["cold_start"] = cold
+    return answers
 
 
 def group_row(st: State, served: Served, arm: str, request_id: str, positions: list | None,

@@ -39,6 +39,46 @@ def build_catalogue(train: pd.DataFrame, ds) -> dict | None:
     }
 
 
+def _keys(values) -> np.ndarray:
+    """Ids as strings (the keys the id encoders and factorization models use)."""
+    return np.asarray(values).astype(str)
+
+
+def _unseen(known, values) -> np.ndarray:
+    """True where a value of ``values`` is not among the ``known`` ids (compared as keys)."""
+    known, values = np.asarray(known), np.asarray(values)
+    if known.dtype.kind in "iu" and values.dtype.kind in "iu":  # same keys, no conversion
+        if len(known) and np.all(known[:-1] <= known[1:]):  # build_catalogue sorts the ids
+            return known[np.minimum(np.searchsorted(known, values), len(known) - 1)] != values
+        return ~np.isin(values, known)
+    return ~np.isin(_keys(values), _keys(known))
+
+
+def cold_start(catalogue: dict, X) -> np.ndarray:
+    """True for each row whose user or item id was not in the training split.
+
+    The catalogue is built from the rows the pipeline was fitted on, so "not in it" is what
+    every family answers from priors or biases: the target statistics encoders' unseen ids,
+    the factorization models' ``cold_start``. ``/predict`` and ``/recommend`` both ask this.
+
+    Args:
+        catalogue: the model's item catalogue (``build_catalogue``).
+        X: columns (a mapping or DataFrame); a missing user or item column is not checked.
+
+    Returns:
+        One bool per row.
+    """
+    cold = None
+    for side in ("user", "item"):
+        column = catalogue[side]
+        if column in X:
+            unseen = _unseen(catalogue[f"{side}s"][column], X[column])
+            cold = unseen if cold is None else cold | unseen
+    if cold is None:
+        raise ValueError(f"no {catalogue['user']!r} or {catalogue['item']!r} column to check")
+    return cold
+
+
 def recommend(model, user_id, k: int = 10, exclude_rated: bool = True) -> dict:
     """Top-k catalogue items for ``user_id`` by predicted rating, with intervals.
 
@@ -49,8 +89,7 @@ def recommend(model, user_id, k: int = 10, exclude_rated: bool = True) -> dict:
         raise ValueError("this model has no item catalogue (not a recommender)")
     items = cat["items"]
     n_items = len(items[cat["item"]])
-    match = np.flatnonzero(cat["users"][cat["user"]] == user_id)
-    cold = match.size == 0
+    cold = bool(cold_start(cat, {cat["user"]: [user_id]})[0])
     if cold:
         point = cat["item_prior"]
         half = model.interval_halfwidth or 0.0
@@ -58,7 +97,7 @@ def recommend(model, user_id, k: int = 10, exclude_rated: bool = True) -> dict:
         if model.target_range is not None:
             lower, upper = np.clip(lower, *model.target_range), np.clip(upper, *model.target_range)
     else:
-        row = match[0]
+        row = np.flatnonzero(_keys(cat["users"][cat["user"]]) == str(user_id))[0]
         X = dict(items)
         for col, values in cat["users"].items():
             X[col] = np.repeat(values[row : row + 1], n_items)
@@ -71,7 +110,7 @@ def recommend(model, user_id, k: int = 10, exclude_rated: bool = True) -> dict:
     top = candidates[np.argsort(-point[candidates], kind="stable")[:k]]
     return {
         "user_id": user_id,
-        "cold_start": bool(cold),
+        "cold_start": cold,
         "k": k,
         "items": [
             {
