@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from caretflow.data.drift_scenario import churn_records
 from caretflow.launch import MlflowServer, mlflow_run_main
 from caretflow.paths import ROOT
 
@@ -63,15 +64,6 @@ def build_store(workdir: Path) -> str:
     return uri
 
 
-def _records(rows: pd.DataFrame, labelled: bool, age_shift: int = 0) -> list[dict]:
-    out = rows.drop(columns=["RowNumber", "Surname", "Exited"]).to_dict("records")
-    for rec, truth in zip(out, rows["Exited"], strict=True):
-        rec["Age"] = min(int(rec["Age"]) + age_shift, 92)
-        if labelled:
-            rec["true_value"] = int(truth)
-    return out
-
-
 def traffic(uri: str, db: str) -> None:
     """A/B traffic with labels, shifted unlabelled traffic and rejections, then one round."""
     from app import create_app
@@ -84,9 +76,9 @@ def traffic(uri: str, db: str) -> None:
     st = app.extensions["caretflow"]
     try:
         client, rows = app.test_client(), pd.read_csv(ROOT / "data" / "Churn_Modelling.csv")
-        batches = [_records(rows.iloc[i:i + 100], True) for i in range(0, 900, 100)]
-        batches += [_records(rows.iloc[i:i + 100], False, 15) for i in range(3000, 3600, 100)]
-        bad = _records(rows.iloc[5000:5010], False)
+        batches = [churn_records(rows.iloc[i:i + 100], True) for i in range(0, 900, 100)]
+        batches += [churn_records(rows.iloc[i:i + 100], False, 15) for i in range(3000, 3600, 100)]
+        bad = churn_records(rows.iloc[5000:5010], False)
         for i, rec in enumerate(bad):
             rec.update({"Age": 150} if i % 2 else {"Geography": "Mars"})
         for body in [*({"records": b, "enable_ab_testing": True} for b in batches),

@@ -14,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from app.observer import Observer
+from caretflow.data.drift_scenario import churn_records
 from caretflow.paths import ROOT
 from steps.monitor import monitor
 from tests.app_helpers import headers, running_app
@@ -23,13 +24,7 @@ SECTIONS = ("summary", "drift", "live-metrics", "estimated-metrics", "ab-test", 
 
 
 def _records(start: int, n: int, labelled: bool, age_shift: int = 0) -> list[dict]:
-    rows = ROWS.iloc[start:start + n]
-    out = rows.drop(columns=["RowNumber", "Surname", "Exited"]).to_dict("records")
-    for rec, truth in zip(out, rows["Exited"], strict=True):
-        rec["Age"] = min(int(rec["Age"]) + age_shift, 92)
-        if labelled:
-            rec["true_value"] = int(truth)
-    return out
+    return churn_records(ROWS.iloc[start:start + n], labelled, age_shift)
 
 
 @pytest.fixture(scope="module")

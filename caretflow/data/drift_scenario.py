@@ -97,6 +97,22 @@ def _order(n_rows: int, needed: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n_rows)[:needed]
 
 
+def churn_records(rows: pd.DataFrame, labelled: bool, age_shift: int = 0) -> list[dict]:
+    """``/predict`` records of real churn rows, optionally with ``true_value`` and older customers.
+
+    Args:
+        rows: rows of the churn table.
+        labelled: add each row's ``Exited`` as ``true_value``.
+        age_shift: years added to every ``Age`` (capped at 92), a simple input drift.
+    """
+    out = rows.drop(columns=list(CHURN_NOT_INPUTS)).to_dict("records")
+    for rec, truth in zip(out, rows["Exited"], strict=True):
+        rec["Age"] = min(int(rec["Age"]) + age_shift, 92)
+        if labelled:
+            rec["true_value"] = int(truth)
+    return out
+
+
 def churn_scenario(n_before: int = 1000, n_after: int = 2000, n_fresh: int = 1000,
                    seed: int = 0) -> Scenario:
     """Churn traffic whose churn propensity shifts for customers in Germany (module docstring).
