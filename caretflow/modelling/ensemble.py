@@ -55,32 +55,57 @@ def candidates(ranked: list, top=(), pairs: int = 0, task: str = "classification
     return out
 
 
-def choose(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, ranked: list, blend: dict):
+def members(name: str) -> tuple[int, ...]:
+    """0-based leaderboard ranks of a candidate's members (``blend_1_4`` -> ``(0, 3)``)."""
+    return (0,) if name == SINGLE else tuple(int(r) - 1 for r in name.split("_")[1:])
+
+
+def choose(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, ranked: list, blend: dict,
+           scorer=None, known: dict | None = None, affordable=None):
     """Score the single winner and the blends by CV; return (estimator, name, cv scores).
 
     Args:
         cfg: the version's config (pipeline, folds ``profile.automl.folds``, seed, n_jobs).
         X: training features.
         y: training target.
-        ranked: unfitted estimators, best first (compare_models' order).
+        ranked: unfitted estimators, best first (the leaderboard's order).
         blend: ``{top: [n, ...], pairs: k}``, see ``candidates``; empty keeps the winner.
+        scorer: ``estimator -> CV score``; None scores caretflow's whole pipeline around
+            the estimator by k-fold CV (``profile.automl.folds``).
+        known: candidate name -> CV score already measured (not scored again).
+        affordable: ``member ranks -> bool``; a blend it refuses is skipped (time budget).
 
     Returns:
-        The chosen unfitted estimator, its candidate name and every candidate's CV score
-        (ROC AUC, or RMSE for regression).
+        The chosen unfitted estimator, its candidate name and every scored candidate's CV
+        score (ROC AUC, or RMSE for regression).
     """
     task = cfg.dataset.task
     options = candidates(ranked, blend.get("top"), blend.get("pairs", 0), task)
     if len(options) == 1:
         return options[SINGLE], SINGLE, {}
-    cv = cv_splitter(task, cfg.profile.automl.folds, cfg.seed)
-    scores = {}
+    scorer = scorer or _pipeline_scorer(cfg, X, y)
+    metric = cfg.dataset.primary_metric[task]
+    scores = {k: v for k, v in (known or {}).items() if k in options}
     for name, estimator in options.items():
+        if name in scores:
+            continue
+        if affordable is not None and not affordable(members(name)):
+            log.info("%s: %s skipped: does not fit the time left", cfg.version_name, name)
+            continue
         # Folds run in parallel, so each candidate's own estimators stay single-threaded.
-        pipeline = make_pipeline(cfg, set_n_jobs(clone(estimator), 1), task)
-        scores[name] = cv_score(pipeline, X, y, task, cv, n_jobs=cfg.n_jobs)
-        metric = cfg.dataset.primary_metric[task]
+        scores[name] = scorer(set_n_jobs(clone(estimator), 1))
         log.info("%s: %s cv %s %.4f", cfg.version_name, name, metric, scores[name])
     pick = (min if task == "regression" else max)(scores, key=scores.get)
     log.info("%s: keeping %s", cfg.version_name, pick)
     return options[pick], pick, scores
+
+
+def _pipeline_scorer(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
+    """CV score of caretflow's whole pipeline (encoders refitted in every fold)."""
+    task = cfg.dataset.task
+    cv = cv_splitter(task, cfg.profile.automl.folds, cfg.seed)
+
+    def score(estimator) -> float:
+        return cv_score(make_pipeline(cfg, estimator, task), X, y, task, cv, n_jobs=cfg.n_jobs)
+
+    return score
