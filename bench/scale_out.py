@@ -10,7 +10,7 @@ rows/s, and peak RSS of its process tree (the workers' too, for Dask), sampled e
 time, best parameters and every candidate's CV score (they must be equal).
 
     python -m bench.scale_out [--tracking-uri URI] [--rows 1000000] [--predict-rows N]
-                              [--scoring-only]
+                              [--memory-rows 5000000] [--scoring-only]
 
 Without ``--tracking-uri`` a quick-profile v4_xgboost registry is built (or reused) in
 ``--workdir``. Prints the figures and writes ``bench/results/scale_out.json``.
@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -74,6 +75,9 @@ def measure(name: str, cmd: list[str], env: dict, rows: int, worker_pids=()) -> 
     result = {"mode": name, "rows": rows, "seconds": round(seconds, 1),
               "rows_per_s": round(rows / seconds), "peak_rss_mb": peak.mb(),
               "load_before": load_before, "load_after": load()}
+    step = re.search(r" in ([0-9.]+)s -> ", out)  # steps.score's own loop time, if it ran
+    if step:
+        result["step_loop_seconds"] = float(step.group(1))
     log.info("%s: %s", name, result)
     return result
 
@@ -86,8 +90,13 @@ def score_cmd(model: str, source: Path, output: Path, compute: str, overrides: s
             "-P", f"compute={compute}", "-P", f"overrides={overrides}"]
 
 
-def scoring(uri: str, client, tmp: Path, rows: int, predict_rows: int) -> dict:
-    """Part (a): score the generated file locally, on the cluster and with mlflow predict."""
+def scoring(uri: str, client, tmp: Path, rows: int, predict_rows: int,
+            memory_rows: int = 0) -> dict:
+    """Part (a): score the generated file locally, on the cluster and with mlflow predict.
+
+    With ``memory_rows`` a second file of that many rows is then scored locally only, for
+    the peak memory against file size (``local_large``, ``peak_rss_ratio``).
+    """
     from mlflow.tracking import MlflowClient
 
     source = tmp / "customers.csv"
@@ -121,6 +130,15 @@ def scoring(uri: str, client, tmp: Path, rows: int, predict_rows: int) -> dict:
     predictions = json.loads((tmp / "predict.json").read_text())["predictions"]
     out["mlflow_predict_equals_prediction"] = bool(
         np.array_equal(np.ravel(predictions), local["prediction"].to_numpy()[:len(predictions)]))
+    if memory_rows:
+        large = tmp / "customers_large.csv"
+        source.unlink()
+        make_input(large, memory_rows, seed=1)
+        out["input_large_mb"] = round(large.stat().st_size / 1e6)
+        out["local_large"] = measure("score local", score_cmd(
+            "churn@champion", large, tmp / "local_large", "local", ""), env, memory_rows)
+        out["peak_rss_ratio"] = round(out["local_large"]["peak_rss_mb"]["command"]
+                                      / out["local"]["peak_rss_mb"]["command"], 3)
     log.info("scoring: %s", out)
     return out
 
@@ -176,6 +194,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/caretflow-bench/scale-out"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--predict-rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, default=0,
+                        help="also score a file of this many rows locally (peak memory)")
     parser.add_argument("--scoring-only", action="store_true",
                         help="part (a) only; the JSON keeps its earlier grid_search, marked so")
     args = parser.parse_args()
@@ -189,7 +209,8 @@ def main() -> None:
                       dashboard_address=None) as cluster, \
             Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
         result = {"cpus": os.cpu_count(), "workers": 2,
-                  "scoring": scoring(uri, client, Path(tmp), args.rows, args.predict_rows)}
+                  "scoring": scoring(uri, client, Path(tmp), args.rows, args.predict_rows,
+                                     args.memory_rows)}
         RESULTS.mkdir(exist_ok=True)
         earlier = json.loads((RESULTS / "scale_out.json").read_text()) if (
             RESULTS / "scale_out.json").exists() else {}

@@ -75,12 +75,10 @@ def score_local(model, scoring: batch.Scoring, files, kind, output: str, chunk_r
     total, done, rejected, start = batch.count_rows(files, kind), 0, 0, time.perf_counter()
     scored_sink = batch.ParquetSink(target)
     errors_sink = batch.ParquetSink(errors_path(output), batch.ERRORS_SCHEMA)
-    for chunk in batch.iter_chunks(files, kind, scoring, chunk_rows):
-        chunk.index = pd.RangeIndex(done, done + len(chunk))
-        scored, errors = batch.score_frame(model, chunk, scoring)
+    for rows, scored, errors in batch.score_chunks(model, files, kind, scoring, chunk_rows):
         scored_sink.write(scored)
         errors_sink.write(errors)
-        done, rejected = done + len(chunk), rejected + len(errors)
+        done, rejected = done + rows, rejected + len(errors)
         _progress(done, total, start)
     scored_sink.close()
     errors_sink.close()

@@ -83,9 +83,11 @@ def check_columns(files: list[Path], kind: str, scoring: Scoring) -> None:
                                   f"{scoring.features}; keep asks for {scoring.keep})")
 
 
-def csv_dtypes(first: Path, scoring: Scoring) -> dict:
+def csv_dtypes(first: Path, scoring: Scoring, typed: bool = False) -> dict:
     """CSV read types: features as text (validation types them), keep columns from a sample.
 
+    With ``typed`` the ``int`` / ``float`` features are read as float64 by the CSV parser
+    itself (validation still checks them; a chunk that fails is read again as text).
     Fixed once for the whole input, so every chunk or partition reads alike.
     """
     sample = pd.read_csv(first, usecols=scoring.keep, nrows=10_000) if scoring.keep else None
@@ -93,7 +95,9 @@ def csv_dtypes(first: Path, scoring: Scoring) -> dict:
     for name in scoring.keep:
         kind = sample[name].dtype.kind
         dtypes[name] = {"i": "Int64", "u": "Int64", "f": "float64", "b": "boolean"}.get(kind, str)
-    return {**dtypes, **dict.fromkeys(scoring.features, str)}
+    features = {name: "float64" if typed and scoring.schema[name]["type"] in ("int", "float")
+                else str for name in scoring.features}
+    return {**dtypes, **features}
 
 
 def count_rows(files: list[Path], kind: str) -> int:
@@ -111,17 +115,70 @@ def count_rows(files: list[Path], kind: str) -> int:
     return total
 
 
+def _csv_rows(path: Path, columns, dtypes, start: int, **kwargs):
+    """``pd.read_csv`` of ``path`` from data row ``start`` on (the header kept)."""
+    skip = (lambda i: 0 < i <= start) if start else None
+    return pd.read_csv(path, usecols=columns, dtype=dtypes, skiprows=skip, **kwargs)
+
+
+def _csv_chunks(path: Path, columns, typed: dict, chunk_rows: int):
+    """``(start, frame, is_typed)`` of one CSV: typed chunks, a text one where parsing fails."""
+    start, text = 0, {**typed, **{c: str for c, t in typed.items() if t == "float64"}}
+    while True:
+        reader = _csv_rows(path, columns, typed, start, chunksize=chunk_rows)
+        try:
+            for frame in reader:
+                yield start, frame, True
+                start += len(frame)
+            return
+        except ValueError:  # a value the float parser refuses: this chunk goes by text
+            frame = _csv_rows(path, columns, text, start, nrows=chunk_rows)
+            if not len(frame):
+                return
+            yield start, frame, False
+            start += len(frame)
+        finally:
+            reader.close()
+
+
 def iter_chunks(files: list[Path], kind: str, scoring: Scoring, chunk_rows: int):
-    """Frames of at most ``chunk_rows`` rows, file after file (memory flat in file size)."""
+    """``(path, start, frame, is_typed)`` of chunks of at most ``chunk_rows`` rows.
+
+    File after file, so memory stays flat in file size; CSV numbers come typed
+    (``csv_dtypes(typed=True)``), Parquet as stored.
+    """
     columns = list(dict.fromkeys([*scoring.features, *scoring.keep]))
-    dtypes = csv_dtypes(files[0], scoring) if kind == "csv" else None
+    typed = csv_dtypes(files[0], scoring, typed=True) if kind == "csv" else None
     for path in files:
         if kind == "csv":
-            yield from pd.read_csv(path, usecols=columns, dtype=dtypes, chunksize=chunk_rows)
+            for start, frame, is_typed in _csv_chunks(path, columns, typed, chunk_rows):
+                yield path, start, frame, is_typed
         else:
+            start = 0
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows,
                                                            columns=columns):
-                yield batch.to_pandas()
+                yield path, start, batch.to_pandas(), False
+                start += batch.num_rows
+
+
+def score_chunks(model, files: list[Path], kind: str, scoring: Scoring, chunk_rows: int):
+    """``(rows, scored, errors)`` per chunk, the row numbers counted over all the files.
+
+    A typed CSV chunk with any rejected row is read and validated again as text, so the
+    reasons quote the values as written: the result is the text path's, row for row.
+    """
+    columns = list(dict.fromkeys([*scoring.features, *scoring.keep]))
+    text = csv_dtypes(files[0], scoring) if kind == "csv" else None
+    done = 0
+    for path, start, frame, is_typed in iter_chunks(files, kind, scoring, chunk_rows):
+        frame.index = pd.RangeIndex(done, done + len(frame))
+        scored, errors = score_frame(model, frame, scoring)
+        if is_typed and len(errors):
+            frame = _csv_rows(path, columns, text, start, nrows=len(frame))
+            frame.index = pd.RangeIndex(done, done + len(frame))
+            scored, errors = score_frame(model, frame, scoring)
+        done += len(frame)
+        yield len(frame), scored, errors
 
 
 def input_digest(files: list[Path]) -> str:
