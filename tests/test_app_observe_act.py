@@ -33,6 +33,7 @@ def _records(start: int, n: int, invert: bool = False) -> list[dict]:
 
 def _register_noise_model(uri: str) -> str:
     """A version of the same contract fitted on shuffled labels: ROC AUC about 0.5."""
+    mlflow.set_tracking_uri(uri)  # load_model and logging below use the global store
     client = MlflowClient(uri)
     champion = client.get_model_version_by_alias("churn", "champion")
     model = registry.load_model(f"models:/churn/{champion.version}")
@@ -41,7 +42,6 @@ def _register_noise_model(uri: str) -> str:
     y = pd.Series(np.random.default_rng(0).permutation(ROWS["Exited"].iloc[5000:7000].to_numpy()))
     noise = copy.copy(model)
     noise.pipeline = clone(model.pipeline).fit(X, y.to_numpy())
-    mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("noise-models")
     with mlflow.start_run():
         return registry.log_and_register(noise, X, "churn", "v_noise",
