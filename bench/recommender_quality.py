@@ -37,7 +37,7 @@ from mlflow.tracking import MlflowClient
 from bench.train_pipeline import quality, step_durations
 from caretflow import tracking
 from caretflow.data.movielens_generator import read_truth, write_movielens
-from caretflow.launch import mlflow_run_main
+from caretflow.pipeline_run import mlflow_run_main
 
 log = logging.getLogger("bench.recommender_quality")
 RESULTS = Path(__file__).parent / "results" / "recommender_quality.json"
@@ -121,7 +121,7 @@ def bench_dataset(key: str, overrides: str, workdir: Path) -> dict:
         files = write_movielens(root / "ml-synth", seed=11)
         overrides = f"dataset.path={files} {overrides}".strip()
         truth = read_truth(files)
-    proc, seconds = mlflow_run_main(uri, dataset=name, overrides=overrides)
+    proc, seconds = mlflow_run_main(uri, dataset=name, overrides=overrides, echo=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{key}: pipeline failed\n{proc.stderr[-3000:]}")
     mlflow.set_tracking_uri(uri)

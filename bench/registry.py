@@ -108,13 +108,14 @@ def pipeline(workdir: Path, datasets: list[str], overrides: str = "") -> str:
     Raises:
         RuntimeError: a pipeline run failed (the end of its output in the message).
     """
-    from caretflow.launch import mlflow_run_main
+    from caretflow.pipeline_run import mlflow_run_main
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     uri = store_uri(workdir)
     for dataset in datasets:
-        proc, seconds = mlflow_run_main(uri, dataset=dataset, overrides=overrides)
+        proc, seconds = mlflow_run_main(uri, dataset=dataset, overrides=overrides,
+                                        echo=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{dataset}: pipeline failed\n{proc.stderr[-3000:]}")
         reused = proc.stderr.count("reused run")

@@ -31,7 +31,8 @@ from mlflow.tracking import MlflowClient
 from bench.retrain_plot import rolling_plot
 from caretflow.data.drift_scenario import churn_scenario
 from caretflow.data.replay import replay
-from caretflow.launch import ROOT, Gunicorn, MlflowServer, mlflow_run_main
+from caretflow.launch import ROOT, Gunicorn, MlflowServer
+from caretflow.pipeline_run import mlflow_run_main
 from caretflow.watcher.observe import follow, watch_process
 
 log = logging.getLogger("bench.retrain_scenario")

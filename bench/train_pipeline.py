@@ -19,7 +19,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from caretflow.launch import mlflow_run_main
+from caretflow.pipeline_run import mlflow_run_main
 
 log = logging.getLogger("bench.train")
 RESULTS = Path(__file__).parent / "results"

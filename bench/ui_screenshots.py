@@ -32,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from caretflow.data.drift_scenario import churn_records
-from caretflow.launch import MlflowServer, mlflow_run_main
+from caretflow.launch import MlflowServer
 from caretflow.paths import ROOT
+from caretflow.pipeline_run import mlflow_run_main
 
 log = logging.getLogger("bench.ui_screenshots")
 VERSIONS = "v2_random_forest,v4_xgboost"

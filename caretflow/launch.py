@@ -24,7 +24,7 @@ from caretflow.paths import ROOT
 BIN = Path(sys.executable).parent
 
 __all__ = ["BIN", "ROOT", "Gunicorn", "MlflowServer", "ServerProcess", "copy_sqlite_store",
-           "env_with", "free_port", "mlflow_run_main", "stop_process", "wait_until"]
+           "env_with", "free_port", "stop_process", "wait_until"]
 
 
 def env_with(tracking_uri: str | None = None, **extra) -> dict:
@@ -220,18 +220,3 @@ class MlflowServer(ServerProcess):
                    "--backend-store-uri", self.backend, "--workers", "1",
                    "--artifacts-destination", str(workdir / "server-artifacts")]
         super().__init__("server", command, workdir, env_with(self.backend), port, group=True)
-
-
-def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = "", **params):
-    """Run ``mlflow run . -e main``; return (completed process, wall seconds)."""
-    subprocess.run([str(BIN / "python"), "-m", "caretflow.tracking", "ensure-experiment", dataset],
-                   cwd=ROOT, env=env_with(tracking_uri), check=True, capture_output=True)
-    cmd = [str(BIN / "mlflow"), "run", ".", "-e", "main", "--env-manager", "local",
-           "--experiment-name", f"caretflow-{dataset}", "-P", f"dataset={dataset}",
-           "-P", f"overrides={overrides}"]
-    for key, value in params.items():
-        cmd += ["-P", f"{key}={value}"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True,
-                          text=True, timeout=3600)
-    return proc, time.perf_counter() - start

@@ -26,7 +26,7 @@ from caretflow.modelling.budget import (
     projected_seconds,
 )
 from caretflow.modelling.build import make_pipeline
-from caretflow.modelling.encoded_folds import EncodedFolds
+from caretflow.modelling.encoded_folds import EncodedFolds, split_pipeline
 from caretflow.modelling.search import cv_splitter
 
 
@@ -45,7 +45,8 @@ def test_scores_with_encoders_inside_the_folds_are_not_optimistic(noise_ratings)
     cfg, X, y = noise_ratings
     cv = cv_splitter("regression", 2, cfg.seed)
     forest = RandomForestRegressor(n_estimators=30, min_samples_leaf=5, random_state=0)
-    folds = EncodedFolds(automl._feature_steps(cfg, "regression"), X, y, cv, "regression")
+    prep = split_pipeline(make_pipeline(cfg, None, "regression"))[0]
+    folds = EncodedFolds(prep, X, y, cv, "regression")
     honest = folds.score(forest)
     # What the auto-select did before: encode the whole split, then cross-validate on it.
     leaky_matrix = make_pipeline(cfg, None, "regression")[:-1].fit_transform(X, y)
@@ -75,6 +76,9 @@ def test_candidate_cost_projects_cv_and_finalising():
     assert cost.cv == pytest.approx(3 * fold)
     assert cost.final == pytest.approx(5 * (16 + 3) + 20 + 3)  # calibration folds + final fit
     assert cost.exponent == 1.0 and cost.total == pytest.approx(cost.cv + cost.final)
+    reused = candidate_cost(linear, rows=40_000, folds=5, cv_folds=5, workers=2,
+                            encode_seconds=3, calibration_reused=True)
+    assert reused.cv == cost.cv and reused.final == pytest.approx(20 + 3)  # final fit only
 
 
 def test_plan_drops_what_grows_too_fast_for_the_data():

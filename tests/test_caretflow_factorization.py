@@ -1,4 +1,4 @@
-"""Factorization families: surprise-trained latent factors and myFM, predicting in numpy."""
+"""Factorization families: latent factors as Surprise fits them, and myFM, predicting in numpy."""
 
 from __future__ import annotations
 
@@ -33,7 +33,12 @@ def test_latent_factors_match_surprise_and_answer_cold_start_with_biases(ratings
     est = LatentFactorRegressor(user="user_id", item="item_id", algorithm=algorithm,
                                 n_epochs=10, random_state=1)
     est.fit(train, train["rating"])
-    algo = clone(est)._algo()
+    # The library itself, same params: SVD / SVD++ are fitted by caretflow's own compiled
+    # loop, which must reproduce Surprise's fit (same order of updates, same initial draws).
+    common = dict(n_factors=est.n_factors, n_epochs=10, lr_all=est.lr_all,
+                  reg_all=est.reg_all, random_state=1)
+    algo = {"baseline": clone(est)._algo, "svd": lambda: surprise.SVD(**common),
+            "svdpp": lambda: surprise.SVDpp(**common)}[algorithm]()
     frame = train[["user_id", "item_id", "rating"]].astype({"user_id": str, "item_id": str})
     algo.fit(surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(1, 5)))
              .build_full_trainset())

@@ -10,7 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from caretflow.config import ROOT
-from caretflow.launch import BIN, MlflowServer, env_with, mlflow_run_main
+from caretflow.launch import BIN, MlflowServer, env_with
+from caretflow.pipeline_run import mlflow_run_main
 from tests.conftest import build_registry
 
 pytestmark = pytest.mark.slow

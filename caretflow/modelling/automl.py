@@ -25,16 +25,16 @@ from sklearn.base import clone
 
 from caretflow.modelling import ensemble
 from caretflow.modelling.budget import (
-    Budget,
     Cost,
     candidate_cost,
     clock_text,
     fits,
     plan,
+    process_budget,
     progress_line,
 )
 from caretflow.modelling.build import make_estimator, make_pipeline, set_n_jobs
-from caretflow.modelling.encoded_folds import EncodedFolds
+from caretflow.modelling.encoded_folds import EncodedFolds, shared_folds, split_pipeline
 from caretflow.modelling.factorization import for_dataset
 from caretflow.modelling.search import cv_splitter
 from caretflow.paths import CONF_DIR
@@ -77,26 +77,28 @@ def select_estimator(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
     """
     task, label, s = cfg.dataset.task, cfg.version_name, settings(cfg)
     metric = cfg.dataset.primary_metric[task]
-    budget = Budget(s["budget_minutes"])
+    budget = process_budget(s["budget_minutes"])
     cv = cv_splitter(task, s["folds"], cfg.seed)
     rec = cfg.dataset.get("recommender")
     groups = X[rec.user] if rec else None
-    folds = {ENCODED: EncodedFolds(_feature_steps(cfg, task), X, y, cv, task, cfg.n_jobs,
-                                   lazy=True, groups=groups)}
+    prep = split_pipeline(make_pipeline(cfg, estimator=None, task=task))[0]
+    folds = {ENCODED: shared_folds(prep, X, y, cv, task, cfg.n_jobs, lazy=True, groups=groups)}
     log.info("%s: features fitted inside fold 1 of %d in %.1fs", label, s["folds"],
              folds[ENCODED].seconds)
     pool = _candidates(cfg, task, s, folds[ENCODED])
     kind = {n: RAW if getattr(e, "takes_raw_inputs", False) else ENCODED for n, e in pool.items()}
     if RAW in kind.values():  # the same folds, raw columns: these estimators encode themselves
-        folds[RAW] = EncodedFolds(None, X, y, cv, task, cfg.n_jobs, groups=groups)
+        folds[RAW] = shared_folds(None, X, y, cv, task, cfg.n_jobs, groups=groups)
     log.info("%s: auto-select over %s (%d folds, sort=%s, budget %s)", label, list(pool),
              s["folds"], s["sort"], clock_text(budget.seconds))
+    # Calibration on the selection's own folds reuses the winner's out-of-fold predictions.
+    reused = folds[ENCODED].same_splits(cv_splitter(task, cfg.profile.cv_folds, cfg.seed))
     costs = {}
     for name, est in pool.items():
         f = folds[kind[name]]
         probe = f.probe(_single_threaded(est), s["probe_rows"], cfg.seed, give_up=budget.left())
         cost = candidate_cost(probe, len(y), s["folds"], cfg.profile.cv_folds, cfg.n_jobs,
-                              f.encode_seconds)
+                              f.encode_seconds, calibration_reused=reused)
         # Encoded candidates also pay for the other folds' encodings until they are done.
         costs[name] = Cost(cost.cv + f.pending_seconds, cost.final, cost.exponent)
         log.info("%s: %s projected cv %.0fs + final %.0fs (cost ~ rows^%.1f)", label, name,
@@ -232,13 +234,6 @@ def _pycaret_zoo(cfg: DictConfig, task: str, ids: list[str], folds: EncodedFolds
             estimator.set_params(verbose=-1)  # no warning per tree
         pool[model_id] = estimator
     return pool
-
-
-def _feature_steps(cfg: DictConfig, task: str):
-    """The pipeline's steps before the estimator (resampling left out), or None."""
-    pipeline = make_pipeline(cfg, estimator=None, task=task)
-    kept = [(n, s) for n, s in pipeline.steps[:-1] if n != "resample"]
-    return type(pipeline)(kept) if kept else None
 
 
 def _experiment(task: str):

@@ -66,6 +66,7 @@ def candidate_cost(
     cv_folds: int,
     workers: int,
     encode_seconds: float = 0.0,
+    calibration_reused: bool = False,
 ) -> Cost:
     """Projected cost of scoring a candidate by ``folds``-fold CV and of finalising it.
 
@@ -77,12 +78,17 @@ def candidate_cost(
             the encoders: ``encode_seconds`` per fit) before the final fit on all rows.
         workers: folds scored in parallel.
         encode_seconds: seconds to fit the id encoders on one fold's training rows.
+        calibration_reused: the calibration folds are the auto-select's own, so the
+            winner's out-of-fold predictions are already made: only the final fit is left.
     """
     a = growth_exponent(probe)
     fold = projected_seconds(probe, rows * (folds - 1) / folds, a)
     cv = fold * math.ceil(folds / max(1, min(workers, folds)))
-    calib = projected_seconds(probe, rows * (cv_folds - 1) / cv_folds, a)
-    final = cv_folds * (calib + encode_seconds) + projected_seconds(probe, rows, a)
+    calib = 0.0
+    if not calibration_reused:
+        calib = cv_folds * (projected_seconds(probe, rows * (cv_folds - 1) / cv_folds, a)
+                            + encode_seconds)
+    final = calib + projected_seconds(probe, rows, a)
     return Cost(cv=cv, final=final + encode_seconds, exponent=a)
 
 
@@ -115,12 +121,17 @@ def fits(cost: Cost, left_seconds: float, reserve: float = 0.0) -> bool:
 
 
 class Budget:
-    """Wall-clock budget from construction; ``minutes`` None or <= 0 means unlimited."""
+    """Wall-clock budget; ``minutes`` None or <= 0 means unlimited.
 
-    def __init__(self, minutes: float | None, clock=time.perf_counter):
+    It runs from ``started`` (a reading of ``clock``; default: now), e.g. the start of the
+    step's process, so that start-up and data loading count against it too.
+    """
+
+    def __init__(self, minutes: float | None, clock=time.perf_counter,
+                 started: float | None = None):
         self.seconds = float(minutes) * 60 if minutes and minutes > 0 else math.inf
         self._clock = clock
-        self._start = clock()
+        self._start = clock() if started is None else started
 
     def elapsed(self) -> float:
         """Seconds since the start."""
@@ -129,6 +140,13 @@ class Budget:
     def left(self) -> float:
         """Seconds left (negative once over)."""
         return self.seconds - self.elapsed()
+
+
+def process_budget(minutes: float | None) -> Budget:
+    """A budget running since this process started (its imports and data loading count)."""
+    import psutil
+
+    return Budget(minutes, clock=time.time, started=psutil.Process().create_time())
 
 
 def clock_text(seconds: float) -> str:

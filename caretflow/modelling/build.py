@@ -11,7 +11,6 @@ import pandas as pd
 from hydra.utils import instantiate
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
-from joblib import Parallel, delayed
 from omegaconf import DictConfig
 from sklearn.base import clone
 
@@ -32,6 +31,7 @@ from caretflow.metrics import (
     oof_residual_halfwidth,
     regression_metrics,
 )
+from caretflow.modelling.encoded_folds import shared_folds, split_pipeline
 from caretflow.modelling.factorization import for_dataset
 from caretflow.modelling.search import cv_splitter, run_search
 
@@ -132,26 +132,16 @@ def make_pipeline(cfg: DictConfig, estimator, task: str) -> Pipeline:
     return Pipeline(steps)
 
 
-def _fold_predictions(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, fold, task: str):
-    fit_idx, val_idx = fold
-    est = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
-    Xv = X.iloc[val_idx]
-    return est.predict_proba(Xv)[:, 1] if task == "classification" else est.predict(Xv)
+def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, label: str,
+                n_jobs=None) -> np.ndarray:
+    """Out-of-fold predictions (probability of class 1, or value) on the splits of ``cv``.
 
-
-def out_of_fold(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, label: str):
-    """Out-of-fold predictions (probability of class 1, or value).
-
-    The folds are joblib tasks: sequential, unless a joblib backend is active
-    (``compute=dask`` runs them on the cluster).
+    The folds are joblib tasks: ``n_jobs`` at a time, or on the cluster (``compute=dask``).
     """
-    oof = np.empty(len(y))
-    splits = list(cv.split(X, y))
-    log.info("%s: calibration, %d out-of-fold fits", label, len(splits))
-    preds = Parallel()(delayed(_fold_predictions)(pipeline, X, y, f, task) for f in splits)
-    for (_, val_idx), pred in zip(splits, preds, strict=True):
-        oof[val_idx] = pred
-    return oof
+    prep, tail = split_pipeline(pipeline)
+    folds = shared_folds(prep, X, y, cv, task, n_jobs)
+    log.info("%s: calibration, %d out-of-fold fits", label, folds.n_splits)
+    return folds.predictions(tail)
 
 
 def set_n_jobs(estimator, n_jobs: int):
@@ -175,7 +165,13 @@ def _slim_for_serving(pipeline: Pipeline) -> None:
 
 
 def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) -> FitResult:
-    """Tune (if the model has a search space), calibrate out-of-fold, fit on all rows."""
+    """Tune (if the model has a search space), calibrate out-of-fold, fit on all rows.
+
+    The feature steps are fitted once per fold (``shared_folds``): the search, the
+    auto-select and the calibration share them when their folds are the same
+    (``search_folds`` / ``automl.folds`` equal to ``cv_folds``), and a candidate already
+    fitted on them (the search's best, the auto-select's winner) is not fitted again.
+    """
     start = time.perf_counter()
     task, label = cfg.dataset.task, cfg.version_name
     estimator = estimator if estimator is not None else make_estimator(cfg, task)
@@ -184,7 +180,7 @@ def fit_version(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, estimator=None) 
     if cfg.model.get("search"):
         pipeline, best_params, table = run_search(cfg, pipeline, X, y, task, label)
     cv = cv_splitter(task, cfg.profile.cv_folds, cfg.seed)
-    oof = out_of_fold(pipeline, X, y, task, cv, label)
+    oof = out_of_fold(pipeline, X, y, task, cv, label, cfg.n_jobs)
     model_kwargs, cv_metrics = _calibrate(cfg, y, oof, task)
     log.info("%s: final fit on %d rows", label, len(y))
     pipeline.fit(X, y)

@@ -7,6 +7,10 @@ candidate repeats the same work: the encoders and the feature step are determini
 each fold's encoded training and validation matrices are computed once here and every
 candidate (and blend) is scored on them. Scores equal ``cross_val_score`` of the whole
 pipeline on the same folds.
+
+Each candidate's out-of-fold predictions are kept (``predictions``), so a search, the
+auto-select and the calibration that follows them fit a candidate on the same folds once:
+the calibration of a version whose calibration folds are its search folds costs nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from __future__ import annotations
 import math
 import time
 
+import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.metrics import get_scorer
+from sklearn.metrics import mean_squared_error, roc_auc_score
 
 from caretflow.modelling.budget import Probe
-from caretflow.modelling.search import SCORING
 
 
 def _encode(prep, X: pd.DataFrame, y: pd.Series, split) -> tuple:
@@ -37,9 +41,24 @@ def _encode(prep, X: pd.DataFrame, y: pd.Series, split) -> tuple:
     return fold, time.perf_counter() - start
 
 
-def _fit_score(estimator, fold: tuple, scorer) -> float:
-    Mf, yf, Mv, yv = fold
-    return float(scorer(estimator.fit(Mf, yf), Mv, yv))
+def _fit_predict(estimator, fold: tuple, task: str) -> np.ndarray:
+    """One fold's validation predictions (probability of class 1, or value)."""
+    Mf, yf, Mv, _ = fold
+    return _positive(_predict(estimator.fit(Mf, yf), Mv, task), task)
+
+
+def fold_score(y, pred, task: str) -> float:
+    """A fold's score as scikit-learn's scorers give it: ROC AUC, or minus the RMSE."""
+    if task == "classification":
+        return float(roc_auc_score(y, pred))
+    return -float(np.sqrt(mean_squared_error(y, pred)))
+
+
+def model_key(estimator) -> str:
+    """What identifies a candidate's fits: its class and params, thread counts left out."""
+    from caretflow.modelling.build import set_n_jobs
+
+    return joblib.hash(set_n_jobs(clone(estimator), 1))
 
 
 class EncodedFolds:
@@ -63,14 +82,18 @@ class EncodedFolds:
         self.task = task
         self._groups = None if groups is None else np.asarray(groups)
         self.n_jobs = n_jobs
-        self._scorer = get_scorer(SCORING[task])
         self._data = (prep, X, y)
         self._splits = list(cv.split(X, y))
         self.folds, self.seconds, self._times = [], 0.0, []
+        self._oof: dict[str, list[np.ndarray]] = {}
         if lazy:  # the first fold only: enough to time the encoders and probe candidates
             self._add([_encode(prep, X, y, self._splits[0])], 0.0)
         else:
             self.complete()
+
+    def set_groups(self, groups) -> None:
+        """One label per row (the user ids) for ``probe``'s samples."""
+        self._groups = np.asarray(groups)
 
     def _add(self, done: list, seconds: float) -> None:
         self.folds += [fold for fold, _ in done]
@@ -101,13 +124,53 @@ class EncodedFolds:
         """Number of folds."""
         return len(self._splits)
 
+    def same_splits(self, cv) -> bool:
+        """Whether ``cv`` splits the training rows exactly as these folds do."""
+        _, X, y = self._data
+        other = list(cv.split(X, y))
+        return len(other) == len(self._splits) and all(
+            np.array_equal(a, c) and np.array_equal(b, d)
+            for (a, b), (c, d) in zip(other, self._splits, strict=True)
+        )
+
+    def fold_predictions(self, estimators: list) -> list[list[np.ndarray]]:
+        """Validation predictions of each estimator on each fold (each fitted once per fold).
+
+        The (estimator, fold) fits not made before run as one joblib batch; an estimator
+        already fitted on these folds (same class and params) is not fitted again.
+        """
+        self.complete()
+        keys = [model_key(e) for e in estimators]
+        todo = {k: e for k, e in zip(keys, estimators, strict=True) if k not in self._oof}
+        preds = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_predict)(clone(e), fold, self.task)
+            for e in todo.values()
+            for fold in self.folds
+        )
+        for i, key in enumerate(todo):
+            self._oof[key] = preds[i * len(self.folds) : (i + 1) * len(self.folds)]
+        return [self._oof[k] for k in keys]
+
+    def fold_scores(self, estimators: list) -> list[list[float]]:
+        """Per-fold scores of each estimator, in scikit-learn's sign (higher is better)."""
+        _, _, y = self._data
+        return [
+            [fold_score(y.iloc[val].to_numpy(), p, self.task)
+             for (_, val), p in zip(self._splits, preds, strict=True)]
+            for preds in self.fold_predictions(estimators)
+        ]
+
+    def predictions(self, estimator) -> np.ndarray:
+        """Out-of-fold predictions of ``estimator`` over all training rows."""
+        out = np.empty(len(self._data[2]))
+        for (_, val), pred in zip(self._splits, self.fold_predictions([estimator])[0],
+                                  strict=True):
+            out[val] = pred
+        return out
+
     def score(self, estimator) -> float:
         """Mean CV score in the metric's own units (ROC AUC, or RMSE >= 0)."""
-        self.complete()
-        scores = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_score)(clone(estimator), fold, self._scorer) for fold in self.folds
-        )
-        mean = float(np.mean(scores))
+        mean = float(np.mean(self.fold_scores([estimator])[0]))
         return -mean if self.task == "regression" else mean
 
     def probe(self, estimator, rows: int, seed: int = 0, give_up: float = float("inf")) -> Probe:
@@ -148,3 +211,54 @@ def _rows(M, idx):
 
 def _predict(estimator, M, task: str):
     return estimator.predict_proba(M) if task == "classification" else estimator.predict(M)
+
+
+def _positive(pred: np.ndarray, task: str) -> np.ndarray:
+    return np.asarray(pred)[:, 1] if task == "classification" else np.asarray(pred, dtype=float)
+
+
+_SHARED: dict = {}
+
+
+def shared_folds(prep, X: pd.DataFrame, y: pd.Series, cv, task: str, n_jobs=None,
+                 lazy: bool = False, groups=None) -> EncodedFolds:
+    """The ``EncodedFolds`` of these feature steps, rows and splits, made once per process.
+
+    A search, the auto-select and the calibration after them ask for the same folds; the
+    last two made (the auto-select's encoded and raw-column folds) are kept, keyed by the
+    steps' params and the rows' content, and returned while the splits are the same, with
+    ``n_jobs`` (and ``groups``) updated.
+    """
+    key = (joblib.hash(prep), joblib.hash((X, y)), task)
+    folds = _SHARED.get(key)
+    if folds is None or not folds.same_splits(cv):
+        _SHARED.pop(key, None)
+        while len(_SHARED) >= 2:
+            del _SHARED[next(iter(_SHARED))]
+        folds = _SHARED[key] = EncodedFolds(prep, X, y, cv, task, n_jobs, lazy=lazy,
+                                            groups=groups)
+        return folds
+    folds.n_jobs = n_jobs
+    if groups is not None:
+        folds.set_groups(groups)
+    return folds
+
+
+def split_pipeline(pipeline) -> tuple:
+    """``(feature steps or None, the rest)`` of a caretflow pipeline.
+
+    The feature steps are every step before the resampler (or before the estimator); the
+    rest is ``[resample ->] estimator``: the estimator itself when nothing else is left.
+    """
+    names = [name for name, _ in pipeline.steps]
+    cut = names.index("resample") if "resample" in names else len(names) - 1
+    prep = type(pipeline)(pipeline.steps[:cut]) if cut else None
+    rest = pipeline.steps[cut:]
+    return prep, (rest[0][1] if len(rest) == 1 else type(pipeline)(rest))
+
+
+def with_params(tail, params: dict):
+    """An unfitted copy of ``split_pipeline``'s rest with pipeline ``params`` set on it."""
+    if hasattr(tail, "steps"):
+        return clone(tail).set_params(**params)
+    return clone(tail).set_params(**{k.removeprefix("model__"): v for k, v in params.items()})

@@ -17,7 +17,8 @@ from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 
 from caretflow.modelling.build import make_pipeline, set_n_jobs
-from caretflow.modelling.search import cv_score, cv_splitter
+from caretflow.modelling.encoded_folds import shared_folds, split_pipeline
+from caretflow.modelling.search import cv_splitter
 
 log = logging.getLogger(__name__)
 SINGLE = "single"
@@ -101,11 +102,12 @@ def choose(cfg: DictConfig, X: pd.DataFrame, y: pd.Series, ranked: list, blend: 
 
 
 def _pipeline_scorer(cfg: DictConfig, X: pd.DataFrame, y: pd.Series):
-    """CV score of caretflow's whole pipeline (encoders refitted in every fold)."""
+    """CV score of caretflow's whole pipeline (the encoders fitted inside every fold)."""
     task = cfg.dataset.task
     cv = cv_splitter(task, cfg.profile.automl.folds, cfg.seed)
 
     def score(estimator) -> float:
-        return cv_score(make_pipeline(cfg, estimator, task), X, y, task, cv, n_jobs=cfg.n_jobs)
+        prep, tail = split_pipeline(make_pipeline(cfg, estimator, task))
+        return shared_folds(prep, X, y, cv, task, cfg.n_jobs).score(tail)
 
     return score

@@ -1,8 +1,9 @@
 """Latent-factor collaborative filtering (BaselineOnly, SVD, SVD++) as a scikit-learn regressor.
 
-Training runs scikit-surprise; the fitted biases and factors are copied into numpy arrays,
-so the logged model holds only numpy and plain types (skops-safe) and predicts without
-surprise. The estimators here take the raw input columns (a DataFrame or a mapping of
+SVD and SVD++ are fitted by ``caretflow.modelling.sgd`` (Surprise's SGD updates in one
+compiled loop, reproducing the library's fits several times faster), the bias baseline by
+scikit-surprise (ALS). The fitted biases and factors are numpy arrays, so the logged model
+holds only numpy and plain types (skops-safe) and predicts without surprise. The estimators here take the raw input columns (a DataFrame or a mapping of
 column -> array), not the ``TabularFeatures`` matrix: ``takes_raw_inputs`` tells
 ``caretflow.modelling.build.make_pipeline`` to pass them through.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+
+from caretflow.modelling.sgd import fit_sgd
 
 ALGORITHMS = ("baseline", "svd", "svdpp")
 
@@ -82,7 +85,7 @@ class RawInputRegressor(RegressorMixin, BaseEstimator):
 
 
 class LatentFactorRegressor(RawInputRegressor):
-    """Biased latent-factor model ``mu + b_u + b_i + q_i . p_u`` fitted by surprise.
+    """Biased latent-factor model ``mu + b_u + b_i + q_i . p_u``, Surprise's algorithms.
 
     ``svdpp`` is Koren's SVD++ (KDD 2008): the user vector is ``p_u + |N(u)|^-1/2 sum_j y_j``
     over the items the user rated in training (the implicit feedback). ``svd`` is the same
@@ -127,63 +130,48 @@ class LatentFactorRegressor(RawInputRegressor):
     def _algo(self):
         import surprise
 
-        if self.algorithm == "baseline":
-            return surprise.BaselineOnly(
-                bsl_options={"method": "als", "n_epochs": self.n_epochs}, verbose=False
-            )
-        common = dict(
-            n_factors=self.n_factors,
-            n_epochs=self.n_epochs,
-            lr_all=self.lr_all,
-            reg_all=self.reg_all,
-            random_state=self.random_state,
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm: unknown {self.algorithm!r}; known: {ALGORITHMS}")
+        return surprise.BaselineOnly(
+            bsl_options={"method": "als", "n_epochs": self.n_epochs}, verbose=False
         )
-        if self.algorithm == "svd":
-            return surprise.SVD(**common)
-        if self.algorithm == "svdpp":
-            return surprise.SVDpp(**common, cache_ratings=True)
-        raise ValueError(f"algorithm: unknown {self.algorithm!r}; known: {ALGORITHMS}")
 
     def fit(self, X, y):
         """Fit on the (user, item, rating) triples of the training rows."""
+        y = np.asarray(y, dtype=float)
+        users, items = id_keys(X, self.user), id_keys(X, self.item)
+        if self.algorithm in ("svd", "svdpp"):
+            f = fit_sgd(users, items, y, self.algorithm, self.n_factors, self.n_epochs,
+                        self.lr_all, self.reg_all, self.random_state)
+            fitted = (f.users, f.items, f.mu, f.user_bias, f.item_bias, f.user_factors,
+                      f.item_factors)
+        else:
+            fitted = self._fit_surprise(users, items, y)
+        raw_u, raw_i, self.mu_, bu, bi, pu, qi = fitted
+        # Inner ids -> sorted raw ids, so prediction can look rows up by binary search.
+        u_order, i_order = np.argsort(raw_u), np.argsort(raw_i)
+        self.users_, self.items_ = raw_u[u_order], raw_i[i_order]
+        self.user_bias_, self.item_bias_ = pad(bu[u_order]), pad(bi[i_order])
+        self.user_factors_, self.item_factors_ = pad(pu[u_order]), pad(qi[i_order])
+        return self
+
+    def _fit_surprise(self, users, items, y) -> tuple:
+        """The bias baseline (ALS) by scikit-surprise, as arrays in inner-id order."""
         import surprise
 
         algo = self._algo()
-        y = np.asarray(y, dtype=float)
-        frame = pd.DataFrame({"u": id_keys(X, self.user), "i": id_keys(X, self.item), "r": y})
+        frame = pd.DataFrame({"u": users, "i": items, "r": y})
         reader = surprise.Reader(rating_scale=(float(y.min()), float(y.max())))
         trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
         algo.fit(trainset)
-        # Inner ids -> sorted raw ids, so prediction can look rows up by binary search.
         raw_u = np.array([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
         raw_i = np.array([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
-        u_order, i_order = np.argsort(raw_u), np.argsort(raw_i)
-        self.users_, self.items_ = raw_u[u_order], raw_i[i_order]
-        self.mu_ = float(trainset.global_mean)
-        self.user_bias_ = pad(np.asarray(algo.bu, dtype=float)[u_order])
-        self.item_bias_ = pad(np.asarray(algo.bi, dtype=float)[i_order])
-        k = 0 if self.algorithm == "baseline" else self.n_factors
-        users = np.zeros((trainset.n_users, k))
-        items = np.zeros((trainset.n_items, k))
-        if k:
-            users, items = np.asarray(algo.pu, dtype=float), np.asarray(algo.qi, dtype=float)
-        if self.algorithm == "svdpp":
-            users = users + _implicit_sums(trainset, np.asarray(algo.yj, dtype=float))
-        self.user_factors_ = pad(users[u_order])
-        self.item_factors_ = pad(items[i_order])
-        return self
+        empty_u, empty_i = np.zeros((trainset.n_users, 0)), np.zeros((trainset.n_items, 0))
+        return (raw_u, raw_i, float(trainset.global_mean), np.asarray(algo.bu, dtype=float),
+                np.asarray(algo.bi, dtype=float), empty_u, empty_i)
 
     def predict(self, X) -> np.ndarray:
         """Predicted ratings (unclipped; the logged model clips to the target range)."""
         u, i = self._ids(X)
         dot = np.einsum("nk,nk->n", self.user_factors_[u], self.item_factors_[i])
         return self.mu_ + self.user_bias_[u] + self.item_bias_[i] + dot
-
-
-def _implicit_sums(trainset, yj: np.ndarray) -> np.ndarray:
-    """``|N(u)|^-1/2 sum_{j in N(u)} y_j`` per inner user id (SVD++'s implicit term)."""
-    out = np.zeros((trainset.n_users, yj.shape[1]))
-    for u, rated in trainset.ur.items():
-        idx = [j for j, _ in rated]
-        out[u] = yj[idx].sum(axis=0) / np.sqrt(len(idx))
-    return out

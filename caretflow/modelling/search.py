@@ -6,19 +6,17 @@ import logging
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from omegaconf import DictConfig
-from sklearn.base import clone
 from sklearn.model_selection import (
-    GridSearchCV,
     KFold,
     ParameterGrid,
-    RandomizedSearchCV,
+    ParameterSampler,
     StratifiedKFold,
     cross_val_score,
 )
 
 from caretflow.config import to_container
+from caretflow.modelling.encoded_folds import shared_folds, split_pipeline, with_params
 
 log = logging.getLogger(__name__)
 
@@ -39,43 +37,51 @@ def cv_score(pipeline, X: pd.DataFrame, y: pd.Series, task: str, cv, n_jobs=None
 
 
 def run_search(cfg: DictConfig, pipeline, X: pd.DataFrame, y: pd.Series, task: str, label: str):
-    """Search the model's space; return (best unfitted pipeline, best params, results table)."""
+    """Search the model's space; return (best unfitted pipeline, best params, results table).
+
+    Candidates are scored on the pipeline's feature steps fitted inside each search fold
+    once (``caretflow.modelling.encoded_folds.shared_folds``); candidates x folds run as
+    joblib tasks (a Dask cluster with ``compute=dask``).
+    """
     search = to_container(cfg.model, "search")
     space = {_param_name(k): _values(k, v, cfg.seed) for k, v in search["space"].items()}
     if "resample" in space and "resample" not in pipeline.named_steps:
         del space["resample"]  # nothing to switch: this data set does not resample
     method = search.get("method", "grid")
+    if method not in ("grid", "random", "optuna"):
+        raise ValueError(f"model.search.method: unknown method {method!r} (grid, random, optuna)")
     cv = cv_splitter(task, cfg.profile.search_folds, cfg.seed)
+    prep, tail = split_pipeline(pipeline)
+    folds = shared_folds(prep, X, y, cv, task, cfg.n_jobs)
     cap = cfg.profile.get("max_candidates")
     n_iter = min(int(search.get("n_iter", 20)), cap or 10**9)
-    scoring = SCORING[task]
     if method == "optuna":
         batch = int(search.get("parallel_trials", 1))
-        return _optuna(pipeline, space, X, y, cv, scoring, n_iter, cfg.seed, label,
-                       n_jobs=cfg.n_jobs, batch=batch)
+        return _optuna(pipeline, tail, space, folds, n_iter, cfg.seed, label, batch=batch)
     if method == "grid" and cap and len(ParameterGrid(space)) > cap:
         method, n_iter = "random", cap
     if method == "grid":
-        searcher = GridSearchCV(pipeline, space, scoring=scoring, cv=cv, n_jobs=cfg.n_jobs)
-    elif method == "random":
-        searcher = RandomizedSearchCV(
-            pipeline,
-            space,
-            n_iter=n_iter,
-            scoring=scoring,
-            cv=cv,
-            n_jobs=cfg.n_jobs,
-            random_state=cfg.seed,
-        )
+        chosen = list(ParameterGrid(space))
     else:
-        raise ValueError(f"model.search.method: unknown method {method!r} (grid, random, optuna)")
-    n_cand = len(ParameterGrid(space)) if method == "grid" else n_iter
-    log.info("%s: %s search, %d candidates x %d folds", label, method, n_cand, cv.n_splits)
-    searcher.fit(X, y)
-    table = pd.DataFrame(searcher.cv_results_)[["params", "mean_test_score", "std_test_score"]]
-    best = _readable(searcher.best_params_)
-    log.info("%s: best %s = %.4f with %s", label, scoring, searcher.best_score_, best)
-    return pipeline.set_params(**searcher.best_params_), best, table
+        chosen = list(ParameterSampler(space, n_iter=n_iter, random_state=cfg.seed))
+    log.info("%s: %s search, %d candidates x %d folds (features fitted per fold in %.1fs)",
+             label, method, len(chosen), folds.n_splits, folds.seconds)
+    scores = folds.fold_scores([with_params(tail, p) for p in chosen])
+    table = _table(chosen, scores)
+    best_index = int(np.argmax(table["mean_test_score"].to_numpy()))
+    best = _readable(chosen[best_index])
+    log.info("%s: best %s = %.4f with %s", label, SCORING[task],
+             table["mean_test_score"].iloc[best_index], best)
+    return pipeline.set_params(**chosen[best_index]), best, table
+
+
+def _table(chosen: list[dict], scores: list[list[float]]) -> pd.DataFrame:
+    """One row per candidate: its params and its mean and spread of fold scores."""
+    return pd.DataFrame({
+        "params": chosen,
+        "mean_test_score": [float(np.mean(s)) for s in scores],
+        "std_test_score": [float(np.std(s)) for s in scores],
+    })
 
 
 def _readable(params: dict) -> dict:
@@ -102,12 +108,7 @@ def _values(key: str, values, seed: int) -> list:
     return [known[v] for v in values]
 
 
-def _fold_score(pipeline, X, y, split, scoring) -> float:
-    """Score of one candidate on one fold (a joblib task: a process, or a Dask worker)."""
-    return float(cross_val_score(pipeline, X, y, scoring=scoring, cv=[split])[0])
-
-
-def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label, n_jobs=None, batch=1):
+def _optuna(pipeline, tail, space, folds, n_trials, seed, label, batch=1):
     """Optuna TPE search; ``batch`` trials at a time, their folds as joblib tasks.
 
     Trials are asked ``batch`` at a time and told in trial order, so the sampled
@@ -123,31 +124,20 @@ def _optuna(pipeline, space, X, y, cv, scoring, n_trials, seed, label, n_jobs=No
         return {k: v[trial.suggest_categorical(k, list(range(len(v))))] for k, v in space.items()}
 
     log.info("%s: optuna search, %d trials x %d folds (%d at a time)", label, n_trials,
-             cv.n_splits, batch)
+             folds.n_splits, batch)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    splits = list(cv.split(X, y))
+    tried, scores = [], []
     while len(study.trials) < n_trials:
         trials = [study.ask() for _ in range(min(batch, n_trials - len(study.trials)))]
         chosen = [pick(trial) for trial in trials]
-        folds = Parallel(n_jobs=n_jobs)(
-            delayed(_fold_score)(clone(pipeline).set_params(**params), X, y, split, scoring)
-            for params in chosen
-            for split in splits
-        )
-        for i, trial in enumerate(trials):
-            score = float(np.mean(folds[i * len(splits) : (i + 1) * len(splits)]))
-            study.tell(trial, score)
-            log.info("%s: optuna trial %d/%d %s = %.4f", label, trial.number + 1, n_trials,
-                     scoring, score)
+        for trial, params, fold in zip(
+            trials, chosen, folds.fold_scores([with_params(tail, p) for p in chosen]),
+            strict=True,
+        ):
+            study.tell(trial, float(np.mean(fold)))
+            tried.append(params)
+            scores.append(fold)
+            log.info("%s: optuna trial %d/%d = %.4f", label, trial.number + 1, n_trials,
+                     float(np.mean(fold)))
     best_params = {k: space[k][i] for k, i in study.best_params.items()}
-    table = pd.DataFrame(
-        [
-            {
-                "params": {k: space[k][i] for k, i in t.params.items()},
-                "mean_test_score": t.value,
-                "std_test_score": np.nan,
-            }
-            for t in study.trials
-        ]
-    )
-    return pipeline.set_params(**best_params), _readable(best_params), table
+    return pipeline.set_params(**best_params), _readable(best_params), _table(tried, scores)
