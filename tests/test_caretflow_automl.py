@@ -26,7 +26,8 @@ from caretflow.modelling.budget import (
     projected_seconds,
 )
 from caretflow.modelling.build import make_pipeline
-from caretflow.modelling.encoded_folds import EncodedFolds, split_pipeline
+from caretflow.modelling.encoded_folds import EncodedFolds
+from caretflow.modelling.fold_fits import split_pipeline
 from caretflow.modelling.search import cv_splitter
 
 

@@ -9,8 +9,10 @@ on those folds again.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import open_dict
+from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 
@@ -18,7 +20,8 @@ from caretflow.config import compose
 from caretflow.data import tables as D
 from caretflow.modelling import encoded_folds
 from caretflow.modelling.build import make_pipeline, out_of_fold
-from caretflow.modelling.encoded_folds import shared_folds, split_pipeline
+from caretflow.modelling.encoded_folds import shared_folds
+from caretflow.modelling.fold_fits import split_pipeline
 from caretflow.modelling.search import SCORING, cv_splitter, run_search
 
 
@@ -75,3 +78,36 @@ def test_calibration_reuses_the_folds_and_the_fits_of_the_search(ratings):
     assert CountingRidge.fits == 6  # another candidate is fitted
     other = cv_splitter("regression", 2, cfg.seed)
     assert shared_folds(prep, X, y, other, "regression") is not folds  # other splits
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_xgboost_tree_counts_share_one_fit_and_predict_as_separate_fits(ratings, task):
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import Pipeline
+    from xgboost import XGBClassifier, XGBRegressor
+
+    from caretflow.modelling.encoded_folds import EncodedFolds
+    from caretflow.modelling.fold_fits import stage_groups
+
+    _, X, y = ratings
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(len(y), 6))
+    if task == "classification":
+        target = pd.Series((M[:, 0] + rng.normal(size=len(y)) > 1).astype(int))
+        model = Pipeline([("resample", SMOTE(random_state=0)),
+                          ("model", XGBClassifier(max_depth=2, n_jobs=1, random_state=0))])
+        params = "model__n_estimators"
+    else:
+        target = pd.Series(M[:, 0] * 2 + rng.normal(size=len(y)))
+        model, params = XGBRegressor(max_depth=2, n_jobs=1, random_state=0), "n_estimators"
+    frame = pd.DataFrame(M)
+    cv = cv_splitter(task, 2, 0)
+    grid = [clone(model).set_params(**{params: n}) for n in (10, 30, 20)]
+    other = clone(model).set_params(**{params: 10, ("model__" if "__" in params else "")
+                                       + "learning_rate": 0.05})
+    assert stage_groups([*grid, other]) == [[1, 2, 0], [3]]  # most trees first
+    shared = EncodedFolds(None, frame, target, cv, task).fold_predictions(grid)
+    for estimator, folds in zip(grid, shared, strict=True):
+        alone = EncodedFolds(None, frame, target, cv, task).fold_predictions([estimator])[0]
+        for a, b in zip(folds, alone, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)

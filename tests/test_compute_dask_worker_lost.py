@@ -45,7 +45,7 @@ class WorkerKiller(threading.Thread):
             deadline = time.monotonic() + self.timeout
             while not self.done.is_set() and time.monotonic() < deadline:
                 keys = [str(k) for k in client.processing([self.victim]).get(self.victim, [])]
-                if any("_fit_predict" in k for k in keys):
+                if any("fit_predict" in k for k in keys):
                     os.kill(pids[self.victim], signal.SIGKILL)
                     self.killed_keys = keys
                     return

@@ -34,8 +34,9 @@ from caretflow.modelling.budget import (
     progress_line,
 )
 from caretflow.modelling.build import make_estimator, make_pipeline, set_n_jobs
-from caretflow.modelling.encoded_folds import EncodedFolds, shared_folds, split_pipeline
+from caretflow.modelling.encoded_folds import EncodedFolds, shared_folds
 from caretflow.modelling.factorization import for_dataset
+from caretflow.modelling.fold_fits import split_pipeline
 from caretflow.modelling.search import cv_splitter
 from caretflow.paths import CONF_DIR
 

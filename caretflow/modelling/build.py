@@ -31,8 +31,9 @@ from caretflow.metrics import (
     oof_residual_halfwidth,
     regression_metrics,
 )
-from caretflow.modelling.encoded_folds import shared_folds, split_pipeline
+from caretflow.modelling.encoded_folds import shared_folds
 from caretflow.modelling.factorization import for_dataset
+from caretflow.modelling.fold_fits import split_pipeline
 from caretflow.modelling.search import cv_splitter, run_search
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.metrics import mean_squared_error, roc_auc_score
 
 from caretflow.modelling.budget import Probe
+from caretflow.modelling.fold_fits import _predict, fit_predict, fold_score, model_key, stage_groups
 
 
 def _encode(prep, X: pd.DataFrame, y: pd.Series, split) -> tuple:
@@ -39,26 +39,6 @@ def _encode(prep, X: pd.DataFrame, y: pd.Series, split) -> tuple:
         step = clone(prep)
         fold = (step.fit_transform(Xf, yf), yf, step.transform(Xv), y.iloc[val_idx].to_numpy())
     return fold, time.perf_counter() - start
-
-
-def _fit_predict(estimator, fold: tuple, task: str) -> np.ndarray:
-    """One fold's validation predictions (probability of class 1, or value)."""
-    Mf, yf, Mv, _ = fold
-    return _positive(_predict(estimator.fit(Mf, yf), Mv, task), task)
-
-
-def fold_score(y, pred, task: str) -> float:
-    """A fold's score as scikit-learn's scorers give it: ROC AUC, or minus the RMSE."""
-    if task == "classification":
-        return float(roc_auc_score(y, pred))
-    return -float(np.sqrt(mean_squared_error(y, pred)))
-
-
-def model_key(estimator) -> str:
-    """What identifies a candidate's fits: its class and params, thread counts left out."""
-    from caretflow.modelling.build import set_n_jobs
-
-    return joblib.hash(set_n_jobs(clone(estimator), 1))
 
 
 class EncodedFolds:
@@ -137,18 +117,24 @@ class EncodedFolds:
         """Validation predictions of each estimator on each fold (each fitted once per fold).
 
         The (estimator, fold) fits not made before run as one joblib batch; an estimator
-        already fitted on these folds (same class and params) is not fitted again.
+        already fitted on these folds (same class and params) is not fitted again, and
+        XGBoost candidates differing only in their tree count share one fit per fold
+        (``caretflow.modelling.fold_fits.stage_groups``).
         """
         self.complete()
         keys = [model_key(e) for e in estimators]
-        todo = {k: e for k, e in zip(keys, estimators, strict=True) if k not in self._oof}
+        todo = list({k: e for k, e in zip(keys, estimators, strict=True)
+                     if k not in self._oof}.items())
+        groups = stage_groups([e for _, e in todo])
         preds = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_predict)(clone(e), fold, self.task)
-            for e in todo.values()
+            delayed(fit_predict)([todo[j][1] for j in group], fold, self.task)
+            for group in groups
             for fold in self.folds
         )
-        for i, key in enumerate(todo):
-            self._oof[key] = preds[i * len(self.folds) : (i + 1) * len(self.folds)]
+        n = len(self.folds)
+        for g, group in enumerate(groups):
+            for m, j in enumerate(group):
+                self._oof[todo[j][0]] = [fold[m] for fold in preds[g * n:(g + 1) * n]]
         return [self._oof[k] for k in keys]
 
     def fold_scores(self, estimators: list) -> list[list[float]]:
@@ -205,18 +191,6 @@ class EncodedFolds:
         return Probe((n1, n2), (seconds[0], seconds[1]))
 
 
-def _rows(M, idx):
-    return M.iloc[idx] if isinstance(M, pd.DataFrame) else M[idx]
-
-
-def _predict(estimator, M, task: str):
-    return estimator.predict_proba(M) if task == "classification" else estimator.predict(M)
-
-
-def _positive(pred: np.ndarray, task: str) -> np.ndarray:
-    return np.asarray(pred)[:, 1] if task == "classification" else np.asarray(pred, dtype=float)
-
-
 _SHARED: dict = {}
 
 
@@ -244,21 +218,6 @@ def shared_folds(prep, X: pd.DataFrame, y: pd.Series, cv, task: str, n_jobs=None
     return folds
 
 
-def split_pipeline(pipeline) -> tuple:
-    """``(feature steps or None, the rest)`` of a caretflow pipeline.
+def _rows(M, idx):
+    return M.iloc[idx] if isinstance(M, pd.DataFrame) else M[idx]
 
-    The feature steps are every step before the resampler (or before the estimator); the
-    rest is ``[resample ->] estimator``: the estimator itself when nothing else is left.
-    """
-    names = [name for name, _ in pipeline.steps]
-    cut = names.index("resample") if "resample" in names else len(names) - 1
-    prep = type(pipeline)(pipeline.steps[:cut]) if cut else None
-    rest = pipeline.steps[cut:]
-    return prep, (rest[0][1] if len(rest) == 1 else type(pipeline)(rest))
-
-
-def with_params(tail, params: dict):
-    """An unfitted copy of ``split_pipeline``'s rest with pipeline ``params`` set on it."""
-    if hasattr(tail, "steps"):
-        return clone(tail).set_params(**params)
-    return clone(tail).set_params(**{k.removeprefix("model__"): v for k, v in params.items()})

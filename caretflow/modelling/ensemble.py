@@ -17,7 +17,8 @@ from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 
 from caretflow.modelling.build import make_pipeline, set_n_jobs
-from caretflow.modelling.encoded_folds import shared_folds, split_pipeline
+from caretflow.modelling.encoded_folds import shared_folds
+from caretflow.modelling.fold_fits import split_pipeline
 from caretflow.modelling.search import cv_splitter
 
 log = logging.getLogger(__name__)

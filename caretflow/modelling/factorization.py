@@ -3,8 +3,9 @@
 SVD and SVD++ are fitted by ``caretflow.modelling.sgd`` (Surprise's SGD updates in one
 compiled loop, reproducing the library's fits several times faster), the bias baseline by
 scikit-surprise (ALS). The fitted biases and factors are numpy arrays, so the logged model
-holds only numpy and plain types (skops-safe) and predicts without surprise. The estimators here take the raw input columns (a DataFrame or a mapping of
-column -> array), not the ``TabularFeatures`` matrix: ``takes_raw_inputs`` tells
+holds only numpy and plain types (skops-safe) and predicts without surprise. The
+estimators here take the raw input columns (a DataFrame or a mapping of column -> array),
+not the ``TabularFeatures`` matrix: ``takes_raw_inputs`` tells
 ``caretflow.modelling.build.make_pipeline`` to pass them through.
 """
 

@@ -16,7 +16,8 @@ from sklearn.model_selection import (
 )
 
 from caretflow.config import to_container
-from caretflow.modelling.encoded_folds import shared_folds, split_pipeline, with_params
+from caretflow.modelling.encoded_folds import shared_folds
+from caretflow.modelling.fold_fits import split_pipeline, with_params
 
 log = logging.getLogger(__name__)
 

@@ -32,24 +32,8 @@ class Factors:
     implicit: np.ndarray | None = None  # SVD++'s y_j, per item
 
 
-def _svd_epochs(u, i, r, mu, bu, bi, pu, qi, n_epochs, lr, reg):  # pragma: no cover (numba)
-    k = pu.shape[1]
-    for _ in range(n_epochs):
-        for n in range(len(r)):
-            uu, ii = u[n], i[n]
-            dot = 0.0
-            for f in range(k):
-                dot += qi[ii, f] * pu[uu, f]
-            err = r[n] - (mu + bu[uu] + bi[ii] + dot)
-            bu[uu] += lr * (err - reg * bu[uu])
-            bi[ii] += lr * (err - reg * bi[ii])
-            for f in range(k):
-                puf, qif = pu[uu, f], qi[ii, f]
-                pu[uu, f] += lr * (err * qif - reg * puf)
-                qi[ii, f] += lr * (err * puf - reg * qif)
-
-
-def _svdpp_epochs(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg):  # pragma: no cover
+def _epochs(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg, plus):  # pragma: no cover
+    """SGD passes of biased SVD, or of SVD++ when ``plus`` (numba-compiled)."""
     k = pu.shape[1]
     implicit = np.zeros(k)
     for _ in range(n_epochs):
@@ -57,10 +41,11 @@ def _svdpp_epochs(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg):  #
             uu, ii = u[n], i[n]
             rated = i[start[uu]:start[uu + 1]]  # the user's items (ratings are user-sorted)
             sqrt_n = np.sqrt(len(rated))
-            implicit[:] = 0.0
-            for j in rated:
-                for f in range(k):
-                    implicit[f] += yj[j, f] / sqrt_n
+            if plus:
+                implicit[:] = 0.0
+                for j in rated:
+                    for f in range(k):
+                        implicit[f] += yj[j, f] / sqrt_n
             dot = 0.0
             for f in range(k):
                 dot += qi[ii, f] * (pu[uu, f] + implicit[f])
@@ -71,9 +56,10 @@ def _svdpp_epochs(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg):  #
                 puf, qif = pu[uu, f], qi[ii, f]
                 pu[uu, f] += lr * (err * qif - reg * puf)
                 qi[ii, f] += lr * (err * (puf + implicit[f]) - reg * qif)
-                step = err * qif / sqrt_n
-                for j in rated:
-                    yj[j, f] += lr * (step - reg * yj[j, f])
+                if plus:
+                    step = err * qif / sqrt_n
+                    for j in rated:
+                        yj[j, f] += lr * (step - reg * yj[j, f])
 
 
 _COMPILED: dict = {}
@@ -112,16 +98,16 @@ def fit_sgd(user_keys, item_keys, ratings, algorithm: str, n_factors: int, n_epo
     pu = rng.normal(0.0, 0.1, size=(len(users), n_factors))
     qi = rng.normal(0.0, 0.1, size=(len(items), n_factors))
     bu, bi = np.zeros(len(users)), np.zeros(len(items))
-    yj = None
-    if algorithm == "svd":
-        _compiled(_svd_epochs)(u, i, r, mu, bu, bi, pu, qi, n_epochs, lr, reg)
-    elif algorithm == "svdpp":
-        yj = rng.normal(0.0, 0.1, size=(len(items), n_factors))
-        start = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(users)))])
-        _compiled(_svdpp_epochs)(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg)
+    if algorithm not in ("svd", "svdpp"):
+        raise ValueError(f"fit_sgd: unknown algorithm {algorithm!r} (svd, svdpp)")
+    plus = algorithm == "svdpp"
+    yj = rng.normal(0.0, 0.1, size=(len(items), n_factors)) if plus else np.zeros((0, n_factors))
+    start = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(users)))])
+    _compiled(_epochs)(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg, plus)
+    if plus:  # the effective user vectors: p_u + |N(u)|^-1/2 sum_j y_j
         sums = np.zeros_like(pu)
         np.add.at(sums, u, yj[i])
-        pu = pu + sums / np.sqrt(np.diff(start))[:, None]  # the effective user vectors
+        pu = pu + sums / np.sqrt(np.diff(start))[:, None]
     else:
-        raise ValueError(f"fit_sgd: unknown algorithm {algorithm!r} (svd, svdpp)")
+        yj = None
     return Factors(np.asarray(users), np.asarray(items), mu, bu, bi, pu, qi, yj)
