@@ -10,11 +10,14 @@ batch are exactly pydantic's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 _NUMBER = {int, float}
+_INT64 = (-(2**63), 2**63 - 1)
+SCALAR_MAX_ROWS = 32  # up to this many values a column is checked in Python, not numpy
 
 
 @dataclass(frozen=True)
@@ -47,19 +50,45 @@ class Batch:
         return cls(columns, [r.true_value for r in records], version_name, enable_ab_testing)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Records sent as columns (``dataframe_split``, named-column ``inputs`` / ``instances``).
+
+    Checked as columns; made into records only when pydantic must explain a bad batch.
+    """
+
+    names: list[str]
+    values: list[list]  # one list per name, each one value per record
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def as_dict(self) -> dict[str, list]:
+        """Name -> values (a repeated name: its last column, as a record would keep it)."""
+        return dict(zip(self.names, self.values, strict=True))
+
+    def records(self) -> list[dict]:
+        """One dict per record."""
+        if not self.names:
+            return [{} for _ in range(self.size)]
+        return [dict(zip(self.names, row, strict=True))
+                for row in zip(*self.values, strict=True)]
+
+
 def _numeric(values: list, spec: dict) -> list | None:
     """The column as pydantic would store it, or None when pydantic must decide."""
     types = set(map(type, values))
+    if spec["type"] == "int" and types != {int} or not types <= _NUMBER:
+        return None
+    if len(values) <= SCALAR_MAX_ROWS:  # the same checks value by value (no array to make)
+        return _numeric_scalars(values, spec, types)
     if spec["type"] == "int":
-        if types != {int}:
-            return None
         try:
             arr = np.array(values, dtype=np.int64)
         except OverflowError:
             return None
     else:
-        if not types <= _NUMBER:
-            return None
         arr = np.array(values, dtype=np.float64)
         if not np.isfinite(arr).all():
             return None
@@ -68,6 +97,24 @@ def _numeric(values: list, spec: dict) -> list | None:
     if spec.get("max") is not None and not (arr <= spec["max"]).all():
         return None
     return values if spec["type"] == "int" or types == {float} else arr.tolist()
+
+
+def _numeric_scalars(values: list, spec: dict, types: set) -> list | None:
+    """``_numeric`` of a short column: int64 range, finiteness and bounds per value."""
+    if spec["type"] == "int":
+        numbers = values
+        if not all(_INT64[0] <= v <= _INT64[1] for v in numbers):
+            return None
+    else:
+        numbers = values if types == {float} else [float(v) for v in values]
+        if not all(map(math.isfinite, numbers)):
+            return None
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and not all(v >= low for v in numbers):
+        return None
+    if high is not None and not all(v <= high for v in numbers):
+        return None
+    return numbers
 
 
 def _identifier(values: list) -> bool:
@@ -123,18 +170,40 @@ class BatchChecker:
         Returns:
             The batch, or None.
         """
-        version, ab = body.get("version_name"), body.get("enable_ab_testing", False)
         records = body.get("records")
-        if (type(ab) is not bool or not (version is None or (
-                type(version) is str and 1 <= len(version) <= 100))
-                or type(records) is not list or not records
+        if (type(records) is not list or not records
                 or not all(type(r) is dict for r in records)):
             return None
-        columns = {}
+        try:
+            columns = {name: [r[name] for r in records] for name in self.schema}
+        except KeyError:
+            return None
+        for name in (*self.optional, "true_value"):
+            columns[name] = [r.get(name) for r in records]
+        return self.check_columns(columns, body.get("version_name"),
+                                  body.get("enable_ab_testing", False))
+
+    def check_columns(self, columns: dict[str, list], version=None, ab=False) -> Batch | None:
+        """``check`` of a batch given as columns (one list per field, one value per record).
+
+        A feature column that is absent leaves the batch to pydantic; an absent id column or
+        ``true_value`` is null for every record, as an absent key of a record is.
+
+        Args:
+            columns: field name -> values (extra fields are ignored).
+            version: the requested ``version_name``, or None.
+            ab: ``enable_ab_testing`` as sent.
+
+        Returns:
+            The batch, or None.
+        """
+        if type(ab) is not bool or not (version is None or (
+                type(version) is str and 1 <= len(version) <= 100)):
+            return None
+        out = {}
         for name, spec in self.schema.items():
-            try:
-                values = [r[name] for r in records]
-            except KeyError:
+            values = columns.get(name)
+            if type(values) is not list or not values:
                 return None
             if spec["type"] == "category":
                 ok = set(map(type, values)) == {str} and set(values) <= self.categories[name]
@@ -143,13 +212,20 @@ class BatchChecker:
                 ok = values is not None
             if not ok:
                 return None
-            columns[name] = values
+            out[name] = values
+        n = len(out[next(iter(self.schema))])
+        if any(len(values) != n for values in out.values()):
+            return None
         for name in self.optional:
-            values = [r.get(name) for r in records]
-            if not _identifier(values):
+            values = columns.get(name, [None] * n)
+            if type(values) is not list or len(values) != n or not _identifier(values):
                 return None
-            columns[name] = values
-        truths = _truth([r.get("true_value") for r in records], self.task, self.target_range)
+            out[name] = values
+        truths = columns.get("true_value", [None] * n)
+        if type(truths) is list and len(truths) == n:
+            truths = _truth(truths, self.task, self.target_range)
+        else:
+            truths = None
         if truths is None:
             return None
-        return Batch({name: columns[name] for name in self.keep}, truths, version, ab)
+        return Batch({name: out[name] for name in self.keep}, truths, version, ab)

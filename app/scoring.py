@@ -180,28 +180,48 @@ def predict(st: State, batch: Batch) -> list[dict]:
     Returns:
         One answer per record, in order.
     """
+    return _scored(st, batch, answers=True)
+
+
+def predictions(st: State, batch: Batch) -> list:
+    """The ``prediction`` of every answer of ``predict``, scored and logged the same way.
+
+    What ``/invocations`` answers: no per-record answer (nor prediction id, unless routing
+    or inline feedback needs them) is built.
+    """
+    return _scored(st, batch, answers=False)
+
+
+def _scored(st: State, batch: Batch, answers: bool) -> list:
     n, names, key = batch.size, st.requests.features, st.requests.routing_key
     request_id = logs.request_id()  # the HTTP request's id (X-Request-Id)
-    ids = db.prediction_ids(request_id, range(n))
-    routing = _texts(batch.columns[key]) if key in batch.columns else None
-    keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
-    groups = route(st, keys, pick_version(st, batch.version_name), batch.enable_ab_testing)
-    arrays = {name: np.asarray(batch.columns[name]) for name in names}
     truths = batch.true_values if any(t is not None for t in batch.true_values) else None
-    answers: list = [None] * n
-    logged, label_rows = [], []
+    ab = batch.enable_ab_testing
+    need_ids = answers or ab or truths is not None
+    ids = db.prediction_ids(request_id, range(n)) if need_ids else None
+    routing = _texts(batch.columns[key]) if key in batch.columns else None
+    keys = None
+    if ab:
+        keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
+    groups = route(st, keys, pick_version(st, batch.version_name), ab)
+    arrays = {name: np.asarray(batch.columns[name]) for name in names}
+    result: list = [None] * n
+    logged, label_rows, feedback = [], [], []
     for served, arm, idx in groups:
         positions = None if idx is None else idx.tolist()
         features = arrays if idx is None else {k: v[idx] for k, v in arrays.items()}
-        group_ids = _take(ids, positions)
+        group_ids = None if ids is None else _take(ids, positions)
         out = _score(served, arm, features)
-        group = _answers(served, arm, group_ids, out)
+        group = _answers(served, arm, group_ids, out) if answers else out["prediction"]
         if positions is None:
-            answers = group
+            result = group
         else:
             for i, answer in zip(positions, group, strict=True):
-                answers[i] = answer
+                result[i] = answer
         scored = [(served, arm, out), *_shadow(st, served, features)]
+        if truths is not None:
+            group_truths = _take(truths, positions)
+            feedback.append((served.version, sum(t is not None for t in group_truths)))
         if not st.settings.PREDICTION_LOG:
             continue
         inputs = {k: _take(batch.columns[k], positions) for k in names}
@@ -209,12 +229,14 @@ def predict(st: State, batch: Batch) -> list[dict]:
         for s, a, o in scored:
             logged.append(group_row(st, s, a, request_id, positions, inputs, o, group_routing))
             if truths is not None:
-                label_rows += _labels(st, s, a, group_ids, o, _take(truths, positions))
-    if truths is not None:
-        _count_feedback(answers, truths)
+                label_rows += _labels(st, s, a, group_ids, o, group_truths)
+    counter = telemetry.get().feedback
+    for version, count in feedback:  # inline feedback counted once every group answered
+        if count:
+            counter.labels(version, "inline").inc(count)
     if st.settings.PREDICTION_LOG:
         db.write(st.engine, logged, label_rows)
-    return answers
+    return result
 
 
 def _labels(st: State, served: Served, arm: str, ids: list[str], out: dict,
@@ -227,13 +249,6 @@ def _labels(st: State, served: Served, arm: str, ids: list[str], out: dict,
                          "source": "inline",
                          **score_at(arm, st.store.name, served.version, out, k)})
     return rows
-
-
-def _count_feedback(answers: list[dict], truths: list) -> None:
-    counter = telemetry.get().feedback
-    for answer, truth in zip(answers, truths, strict=True):
-        if truth is not None:
-            counter.labels(answer["model_version"], "inline").inc()
 
 
 def _shadow(st: State, served: Served, features: dict) -> list[tuple]:

@@ -2,7 +2,9 @@
 
 Builds the real app (``create_app``) on the benchmark registry with a private SQLite
 prediction log and times each stage of a ``{"records": [...]}`` request separately, then
-the whole request through Flask's test client (no HTTP), with the log on and off.
+the whole request through Flask's test client (no HTTP), with the log on and off, and the
+same rows as one ``dataframe_split`` ``/invocations`` request (what ``bench.serve_compare``
+sends).
 
     python -m bench.batch_phases --tracking-uri sqlite:////tmp/caretflow-bench/reg/mlflow.db
 """
@@ -61,6 +63,7 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
             plain = load_model(f"models:/{st.store.name}/{served.version}")
             timed("parse JSON (orjson)", lambda: orjson.loads(body))
             timed("validate (column-wise)", lambda: _checker(st).check(parsed))
+            timed("columns as arrays", lambda: {k: np.asarray(batch.columns[k]) for k in names})
             details = served.model.predict_details(arrays)
             values = {k: np.asarray(v).tolist() for k, v in details.items()}
             inputs = {k: batch.columns[k] for k in names}
@@ -73,12 +76,20 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
             row = scoring.group_row(st, served, "default", "", None, inputs, values)
             timed("log write (one transaction)", lambda: db.write(
                 st.engine, [{**row, "request_id": db.new_request_id()}], []))
+            ids = db.prediction_ids(db.new_request_id(), range(n))
+            timed("prediction ids", lambda: db.prediction_ids(db.new_request_id(), range(n)))
+            out_lists = scoring._score(served, "default", arrays)
+            timed("answers (one object per record)",
+                  lambda: scoring._answers(served, "default", ids, out_lists))
             answers = scoring.predict(st, batch)
             timed("answer JSON (orjson)", lambda: orjson.dumps({"predictions": answers}))
         client = app.test_client()
         headers = {"X-API-Key": servers.BENCH_KEY, "Content-Type": "application/json"}
         timed("whole request, log on (no HTTP)",
               lambda: client.post("/predict", data=body, headers=headers))
+        split = payloads.dataframe_split(records)
+        timed("whole /invocations request, log on (no HTTP)",
+              lambda: client.post("/invocations", data=split, headers=headers))
     finally:
         st.stop()
     off = _app(tracking_uri, workdir / "off", prediction_log=False)

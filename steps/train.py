@@ -93,7 +93,7 @@ def train(cfg: DictConfig) -> dict:
             cfg.version_name, type(result.model.pipeline.steps[-1][1]).__name__,
             result.model.contract, pre_id, result.cv_metrics))
     log.info(
-        "%s: done in %.1fs, cv %s",
+        "%s: fitted (search, calibration, final fit) in %.1fs, cv %s",
         cfg.version_name,
         result.seconds,
         {k: round(v, 4) for k, v in result.cv_metrics.items()},

@@ -133,3 +133,28 @@ def test_encoder_settings_come_from_the_data_set_config():
     assert names[-1] == "bl_user_id__item_category"
     movielens = dict(id_encoders(compose(["dataset=movielens"]))[0])
     assert movielens["baseline"].n_splits == 5 and movielens["baseline"].extra_reg is None
+
+
+def test_encoding_reads_the_fitted_dicts_with_the_keys_fit_spells():
+    # transform builds its keys as Python strings; they must be the keys _keys spells.
+    from caretflow.features.encoders import _key_list, _keys
+
+    rng = np.random.default_rng(4)
+    X = {"user_id": rng.integers(0, 40, 500), "item_id": rng.integers(0, 15, 500),
+         "cat": rng.choice(["A", "B", "C"], 500)}
+    y = rng.normal(3, 1, 500)
+    groups, extra = [["user_id"], ["user_id", "cat"]], [["user_id", "cat"]]
+    stats = TargetStatsEncoder(groups=groups, smoothing=2.0).fit(X, y)
+    biases = BaselineBiases(reg=1.0, extra=extra).fit(X, y)
+    for cat in (np.array(["A", "C", "A", "Z"]), np.array(["A", "C", "A", "Z"], dtype=object)):
+        new = {"user_id": np.array([3, 39, 1000, 7]), "item_id": np.array([0, 99, 1, 14]),
+               "cat": cat, "price": np.array([1.5, 2.0, 1e16, -0.1])}
+        for cols in (["user_id"], ["user_id", "cat"], ["cat", "price"]):
+            assert _key_list(new, cols) == _keys(new, cols).tolist()
+        te, bl = stats.transform(new), biases.transform(new)
+        for cols, table in zip(groups, stats.state_["stats"], strict=True):
+            sn = np.array([table.get(k, (0.0, 0.0)) for k in _keys(new, cols)])
+            np.testing.assert_array_equal(te[f"n_{'__'.join(cols)}"], np.log1p(sn[:, 1]))
+        want = [biases.state_["extra"][0].get(k, 0.0) for k in _keys(new, extra[0])]
+        np.testing.assert_array_equal(bl["bl_user_id__cat"], want)
+        assert bl["bl_user"][2] == 0.0 and te["n_user_id"][2] == 0.0  # unseen ids

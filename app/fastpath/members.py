@@ -173,13 +173,18 @@ class Blend:
         self.weights = None if weights is None else [
             w for (_, member), w in zip(est.estimators, weights, strict=True) if member != "drop"]
         self.compiled = [describe(f) for f in self.members]
+        # np.average's own arithmetic, its weights shaped once: sum(w * answer) / sum(w)
+        w = None if self.weights is None else np.asarray(self.weights, dtype=float)
+        self._w = None if w is None else (w.reshape(-1, *[1] * (2 if self.classifier else 1)),
+                                          w.sum())
 
     def __call__(self, Z: np.ndarray) -> np.ndarray:
         """The blend's ``predict_proba`` / ``predict`` on the feature matrix ``Z``."""
         answers = np.asarray([form(Z) for form in self.members])
-        if self.classifier:
-            return np.average(answers, axis=0, weights=self.weights)
-        return np.average(answers.T, axis=1, weights=self.weights)
+        if self._w is None:  # np.average without weights is the mean over the members
+            return np.add.reduce(answers, axis=0) / len(answers)
+        weights, total = self._w
+        return np.multiply(answers, weights).sum(axis=0) / total
 
 
 def describe(form: Form) -> str:

@@ -227,9 +227,32 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
     """Store scored groups (``prediction_groups`` rows) and inline labels in one transaction."""
     with engine.begin() as conn:
         if groups:
-            conn.execute(prediction_groups.insert(), groups)
+            _insert_groups(conn, groups)
         if label_rows:
             conn.execute(labels.insert(), label_rows)
+
+
+_GROUPS_INSERT: dict[str, tuple[str, list | None]] = {}  # dialect -> (SQL, parameter order)
+
+
+def _insert_groups(conn, rows: list[dict]) -> None:
+    """``conn.execute(prediction_groups.insert(), rows)``, compiled once for SQLite's driver.
+
+    No column of the table converts its values, so the driver gets what SQLAlchemy would
+    pass it (an absent column is NULL); errors are still SQLAlchemy's (``DBAPIError``).
+    Drivers with named parameters (PostgreSQL) take the plain statement.
+    """
+    dialect = conn.dialect
+    if dialect.name not in _GROUPS_INSERT:
+        compiled = prediction_groups.insert().compile(dialect=dialect)
+        order = compiled.positiontup
+        _GROUPS_INSERT[dialect.name] = (str(compiled), None if order is None else list(order))
+    sql, order = _GROUPS_INSERT[dialect.name]
+    if order is None:
+        conn.execute(prediction_groups.insert(), rows)
+        return
+    params = [tuple(r.get(c) for c in order) for r in rows]
+    conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
 
 
 def checkpoint(engine: Engine) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ from flask import Blueprint, request
 
 from app import scoring, v2_tensors
 from app.auth import requires
+from app.batchcheck import Columns
 from app.errors import ApiError
 from app.http import json_response
 from app.logs import request_id
@@ -126,8 +127,8 @@ def _infer(name: str, version: str | None):
                 for c in contract["features"]}
     optional = {c: {"INT64", "BYTES"} for c in st.checker.optional}
     cols = v2_tensors.columns(req["inputs"], expected, optional)
-    names = list(cols)
-    records = [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+    values = list(cols.values())
+    records = Columns(list(cols), values, len(values[0]) if values else 0)
     answers = scoring.predict(st, batch_of(st, records, version,
                                            params.get("enable_ab_testing", False)))
     out = _output_columns(contract, answers)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from app import rejections, scoring
 from app.auth import requires
-from app.batchcheck import Batch
+from app.batchcheck import Batch, Columns
 from app.errors import ApiError, too_many
 from app.http import json_response
 from app.openapi import documented
@@ -57,12 +57,14 @@ class InvocationsOut(BaseModel):
     predictions: list[int | float]
 
 
-def batch_of(st: State, records: list, version_name=None, enable_ab_testing=False) -> Batch:
+def batch_of(st: State, records: list | Columns, version_name=None,
+             enable_ab_testing=False) -> Batch:
     """Records validated as ``/predict`` validates a batch (413, 422 with pydantic's details).
 
     Args:
         st: the app state.
-        records: one dict per record (features, optional routing key / ids / true_value).
+        records: one dict per record (features, optional routing key / ids / true_value),
+            or the same as ``Columns``.
         version_name: the requested version, or None for routing.
         enable_ab_testing: route between champion and challenger.
 
@@ -70,11 +72,15 @@ def batch_of(st: State, records: list, version_name=None, enable_ab_testing=Fals
         The batch to score.
     """
     too_many(len(records), st.settings.MAX_BATCH, "records")
-    body = {"records": records, "enable_ab_testing": enable_ab_testing}
+    body = {"enable_ab_testing": enable_ab_testing}
     if version_name is not None:
         body["version_name"] = version_name
-    batch = st.checker.check(body)
+    if isinstance(records, Columns):
+        batch = st.checker.check_columns(records.as_dict(), version_name, enable_ab_testing)
+    else:
+        batch = st.checker.check({"records": records, **body})
     if batch is None:
+        body["records"] = records.records() if isinstance(records, Columns) else records
         with rejections.recorded(st, body):
             req = validate(st.requests.batch, body)
         batch = Batch.from_records(req.records, st.checker.keep, req.version_name,
@@ -86,8 +92,8 @@ def _bad(message: str, hint: str | None = None) -> ApiError:
     return ApiError(400, message, [hint] if hint else [])
 
 
-def _columns_to_records(columns: dict) -> list[dict]:
-    """``{"col": [values...]}`` as records; every column must have the same length."""
+def _named_columns(columns: dict) -> list[dict] | Columns:
+    """``{"col": [values...]}`` as columns; every column must have the same length."""
     if not all(isinstance(v, list) for v in columns.values()):
         if any(isinstance(v, list | dict) for v in columns.values()):
             raise _bad("give every column as a list, or one record of scalars")
@@ -95,11 +101,10 @@ def _columns_to_records(columns: dict) -> list[dict]:
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise _bad("the length of values for each input/column name are not the same")
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return Columns(list(columns), list(columns.values()), lengths.pop() if lengths else 0)
 
 
-def _split_to_records(split) -> list[dict]:
+def _split_columns(split) -> Columns:
     if not isinstance(split, dict) or "data" not in split or set(split) - {
             "columns", "data", "index"}:
         raise _bad("dataframe_split must be an object with 'columns' and 'data' "
@@ -110,11 +115,13 @@ def _split_to_records(split) -> list[dict]:
     if not isinstance(data, list) or not all(
             isinstance(row, list) and len(row) == len(columns) for row in data):
         raise _bad("dataframe_split 'data' must be a list of rows, one value per column")
-    return [dict(zip(columns, row, strict=True)) for row in data]
+    values = [list(c) for c in zip(*data, strict=True)] if data and columns else [
+        [] for _ in columns]
+    return Columns(columns, values, len(data))
 
 
-def _json_records(body) -> tuple[list, dict]:
-    """The records and the ``params`` of a JSON body in one of the four formats."""
+def _json_records(body) -> tuple[list | Columns, dict]:
+    """The records (or columns) and the ``params`` of a JSON body in one of the four formats."""
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object with exactly one of " + ", ".join(FORMATS))
     found = [f for f in FORMATS if f in body]
@@ -126,9 +133,9 @@ def _json_records(body) -> tuple[list, dict]:
         raise _bad("'params' must be an object")
     fmt, data = found[0], body[found[0]]
     if fmt == "dataframe_split":
-        return _split_to_records(data), params
+        return _split_columns(data), params
     if isinstance(data, dict) and fmt != "dataframe_records":
-        return _columns_to_records(data), params
+        return _named_columns(data), params
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise _bad(f"'{fmt}' must be a list of records"
                    + ("" if fmt == "dataframe_records" else " or an object of named columns"))
@@ -170,7 +177,7 @@ def _parquet_records(raw: bytes) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-def _records(st: State) -> tuple[list, dict]:
+def _records(st: State) -> tuple[list | Columns, dict]:
     """The request's records and params, per its content type (415 for other types)."""
     mime, options = request.mimetype, request.mimetype_params
     if options.get("charset", "utf-8").lower() != "utf-8" or set(options) - {"charset"}:
@@ -206,8 +213,7 @@ def invocations():
     records, params = _records(st)
     batch = batch_of(st, records, params.get("version_name"),
                      params.get("enable_ab_testing", False))
-    answers = scoring.predict(st, batch)
-    return json_response({"predictions": [a["prediction"] for a in answers]})
+    return json_response({"predictions": scoring.predictions(st, batch)})
 
 
 @bp.errorhandler(ApiError)

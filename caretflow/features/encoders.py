@@ -4,11 +4,17 @@ Both fit on training rows only. ``fit_transform`` (what a pipeline calls while f
 encodes each training row from the other folds, so the estimator never sees a row's own
 target; ``transform`` uses what all training rows taught. Unseen ids fall back to priors.
 Outputs are column mappings (the input columns plus the new ones).
+
+Encoding reads the fitted dicts with Python string keys (``_key_list``): the very keys
+``_keys`` spells, without numpy's slow string arrays.
 """
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold
 
@@ -28,9 +34,24 @@ def _keys(X, cols) -> np.ndarray:
     return keys
 
 
-def _group_sums(keys: np.ndarray, values: np.ndarray):
-    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    return uniq, inverse, np.bincount(inverse, weights=values), counts
+def _texts(values) -> list[str]:
+    """``np.asarray(values).astype(str)`` as a list of Python strings (ints, text: directly)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return list(map(str, arr.tolist()))
+    return arr.tolist() if arr.dtype.kind == "U" else arr.astype(str).tolist()
+
+
+def _key_list(X, cols) -> list[str]:
+    """``_keys(X, cols)`` as Python strings (dict lookups hash them several times faster)."""
+    parts = [_texts(X[c]) for c in cols]
+    return parts[0] if len(parts) == 1 else ["|".join(p) for p in zip(*parts, strict=True)]
+
+
+def _group_sums(keys: list[str], values: np.ndarray):
+    """Distinct keys (first-seen order), each row's key number, and per-key sums and counts."""
+    inverse, uniq = pd.factorize(np.asarray(keys, dtype=object))
+    return uniq.tolist(), inverse, np.bincount(inverse, weights=values), np.bincount(inverse)
 
 
 class OutOfFoldEncoder(TransformerMixin, BaseEstimator):
@@ -86,24 +107,32 @@ class TargetStatsEncoder(OutOfFoldEncoder):
     def _learn(self, X, y) -> dict:
         stats = []
         for cols in self.groups:
-            uniq, _, sums, counts = _group_sums(_keys(X, cols), y)
-            stats.append(
-                {k: [float(s), float(n)] for k, s, n in zip(uniq, sums, counts, strict=True)}
-            )
+            uniq, _, sums, counts = _group_sums(_key_list(X, cols), y)
+            pairs = zip(sums.tolist(), counts.astype(float).tolist(), strict=True)
+            stats.append(dict(zip(uniq, map(list, pairs), strict=True)))
         return {"prior": float(y.mean()), "stats": stats}
 
     def _encode(self, X, state) -> dict[str, np.ndarray]:
+        if not self.groups:
+            return {}
+        keys = [_key_list(X, cols) for cols in self.groups]
+        # (groups, rows, 2): every group's sums and counts, encoded in one pass
+        pairs = (stats.get(k, (0.0, 0.0))
+                 for group_keys, stats in zip(keys, state["stats"], strict=True)
+                 for k in group_keys)
+        shape = (len(keys), len(keys[0]), 2)
+        sn = np.fromiter(chain.from_iterable(pairs), float, shape[0] * shape[1] * 2)
+        sn = sn.reshape(shape)
+        denom = sn[..., 1] + self.smoothing
+        safe = np.where(denom > 0, denom, 1.0)
+        mean = np.where(
+            denom > 0, (sn[..., 0] + self.smoothing * state["prior"]) / safe, state["prior"]
+        )
+        counts = np.log1p(sn[..., 1])
         out = {}
-        for cols, stats in zip(self.groups, state["stats"], strict=True):
-            sn = np.array([stats.get(k, (0.0, 0.0)) for k in _keys(X, cols)], dtype=float)
-            sn = sn.reshape(-1, 2)
-            denom = sn[:, 1] + self.smoothing
-            safe = np.where(denom > 0, denom, 1.0)
-            mean = np.where(
-                denom > 0, (sn[:, 0] + self.smoothing * state["prior"]) / safe, state["prior"]
-            )
+        for g, cols in enumerate(self.groups):
             key = "__".join(cols)
-            out[f"te_{key}"], out[f"n_{key}"] = mean, np.log1p(sn[:, 1])
+            out[f"te_{key}"], out[f"n_{key}"] = mean[g], counts[g]
         return out
 
 
@@ -151,8 +180,8 @@ class BaselineBiases(OutOfFoldEncoder):
 
     def _learn(self, X, y) -> dict:
         mu = float(y.mean())
-        users, u_inv, _, u_n = _group_sums(_keys(X, [self.user]), y)
-        items, i_inv, _, i_n = _group_sums(_keys(X, [self.item]), y)
+        users, u_inv, _, u_n = _group_sums(_key_list(X, [self.user]), y)
+        items, i_inv, _, i_n = _group_sums(_key_list(X, [self.item]), y)
         b_u, b_i = np.zeros(len(users)), np.zeros(len(items))
         for _ in range(self.n_iter):
             b_i = np.bincount(i_inv, weights=y - mu - b_u[u_inv]) / (i_n + self.reg)
@@ -160,7 +189,7 @@ class BaselineBiases(OutOfFoldEncoder):
         resid = y - mu - b_u[u_inv] - b_i[i_inv]
         extra, extra_reg = [], self.reg if self.extra_reg is None else self.extra_reg
         for cols in self.extra:
-            keys, _, sums, counts = _group_sums(_keys(X, cols), resid)
+            keys, _, sums, counts = _group_sums(_key_list(X, cols), resid)
             extra.append(dict(zip(keys, (sums / (counts + extra_reg)).tolist(), strict=True)))
         return {
             "mu": mu,
@@ -170,9 +199,10 @@ class BaselineBiases(OutOfFoldEncoder):
         }
 
     def _encode(self, X, state) -> dict[str, np.ndarray]:
-        bu = np.array([state["user"].get(k, 0.0) for k in _keys(X, [self.user])])
-        bi = np.array([state["item"].get(k, 0.0) for k in _keys(X, [self.item])])
+        bu = np.array([state["user"].get(k, 0.0) for k in _key_list(X, [self.user])], dtype=float)
+        bi = np.array([state["item"].get(k, 0.0) for k in _key_list(X, [self.item])], dtype=float)
         out = {"bl_user": bu, "bl_item": bi, "bl_pred": state["mu"] + bu + bi}
         for cols, table in zip(self.extra, state["extra"], strict=True):
-            out[f"bl_{'__'.join(cols)}"] = np.array([table.get(k, 0.0) for k in _keys(X, cols)])
+            out[f"bl_{'__'.join(cols)}"] = np.array(
+                [table.get(k, 0.0) for k in _key_list(X, cols)], dtype=float)
         return out
