@@ -213,19 +213,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--overrides", default="", help="extra Hydra overrides for the pipeline")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None,
+                        help=f"result file (default: {RESULTS.parent}/recommender_quality_"
+                             "<data set>.json for one data set, else " + RESULTS.name + ")")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    commit = tracking.git_commit()  # what the run starts from (the steps import it then)
     with tempfile.TemporaryDirectory() as tmp:
         results = [bench_dataset(k, args.overrides, Path(tmp)) for k in args.datasets.split(",")]
     for r in results:
         r["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in targets(r)]
-    meta = {"started_utc": started, "git_commit": tracking.git_commit(),
+    meta = {"started_utc": started, "git_commit": commit,
             "command": "python -m bench.recommender_quality " + " ".join(
                 f"--{k} '{v}'" for k, v in vars(args).items() if k != "out" and v)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({**meta, "results": results}, indent=2, default=str))
+    names = args.datasets.split(",")
+    out = Path(args.out or (RESULTS.with_name(f"recommender_quality_{names[0]}.json")
+                            if len(names) == 1 else RESULTS))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**meta, "results": results}, indent=2, default=str))
     print(json.dumps(meta))
     report(results)
 
