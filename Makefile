@@ -79,6 +79,12 @@ retrain: setup
 		-P policy=$(POLICY) -P prediction_db="$(PREDICTION_DB)" -P overrides="$(OVERRIDES)" \
 		-P force=$(FORCE)
 
+# The watcher (steps/watch.py): WATCH_ARGS="--once --dry-run", "--url http://... watch.consecutive=3".
+.PHONY: watch
+WATCH_ARGS ?=
+watch: setup
+	$(BIN)/python -m steps.watch --model $(MODEL_NAME) $(WATCH_ARGS)
+
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --default-artifact-root $(CURDIR)/mlartifacts --port 5000
 
