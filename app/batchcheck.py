@@ -222,10 +222,9 @@ class BatchChecker:
                 return None
             out[name] = values
         truths = columns.get("true_value", [None] * n)
-        if type(truths) is list and len(truths) == n:
-            truths = _truth(truths, self.task, self.target_range)
-        else:
-            truths = None
+        if type(truths) is not list or len(truths) != n:
+            return None
+        truths = _truth(truths, self.task, self.target_range)
         if truths is None:
             return None
         return Batch({name: out[name] for name in self.keep}, truths, version, ab)

@@ -26,10 +26,6 @@ def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = 
     for key, value in params.items():
         cmd += ["-P", f"{key}={value}"]
     start = time.perf_counter()
-    if not echo:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env_with(tracking_uri), capture_output=True,
-                              text=True, timeout=3600)
-        return proc, time.perf_counter() - start
     env = {**env_with(tracking_uri), "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
@@ -38,13 +34,18 @@ def mlflow_run_main(tracking_uri: str, dataset: str = "churn", overrides: str = 
     def relay(stream, name: str) -> None:
         for line in stream:
             lines[name].append(line)
-            log.info("%s", line.rstrip())
+            if echo:
+                log.info("%s", line.rstrip())
 
     readers = [threading.Thread(target=relay, args=(getattr(child, n), n), daemon=True)
                for n in lines]
     for reader in readers:
         reader.start()
-    code = child.wait(timeout=3600)
+    try:
+        code = child.wait(timeout=3600)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        raise
     for reader in readers:
         reader.join()
     proc = subprocess.CompletedProcess(cmd, code, "".join(lines["stdout"]),

@@ -135,9 +135,17 @@ def test_encoder_settings_come_from_the_data_set_config():
     assert movielens["baseline"].n_splits == 5 and movielens["baseline"].extra_reg is None
 
 
+def _keys(X, cols) -> np.ndarray:
+    """The keys as models fitted before spelled them: numpy string arrays joined by ``|``."""
+    keys = np.asarray(X[cols[0]]).astype(str)
+    for c in cols[1:]:
+        keys = np.char.add(np.char.add(keys, "|"), np.asarray(X[c]).astype(str))
+    return keys
+
+
 def test_encoding_reads_the_fitted_dicts_with_the_keys_fit_spells():
-    # transform builds its keys as Python strings; they must be the keys _keys spells.
-    from caretflow.features.encoders import _key_list, _keys
+    # Keys are built as Python strings; they must be the keys earlier models spelled.
+    from caretflow.features.encoders import _key_list
 
     rng = np.random.default_rng(4)
     X = {"user_id": rng.integers(0, 40, 500), "item_id": rng.integers(0, 15, 500),

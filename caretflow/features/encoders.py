@@ -5,8 +5,8 @@ encodes each training row from the other folds, so the estimator never sees a ro
 target; ``transform`` uses what all training rows taught. Unseen ids fall back to priors.
 Outputs are column mappings (the input columns plus the new ones).
 
-Encoding reads the fitted dicts with Python string keys (``_key_list``): the very keys
-``_keys`` spells, without numpy's slow string arrays.
+Fitting and encoding key the fitted dicts by Python strings (``_key_list``): the keys numpy
+string arrays spelled before (models fitted then still read), without their slow joins.
 """
 
 from __future__ import annotations
@@ -27,13 +27,6 @@ def _take(X, idx) -> dict[str, np.ndarray]:
     return {c: np.asarray(X[c])[idx] for c in X}
 
 
-def _keys(X, cols) -> np.ndarray:
-    keys = np.asarray(X[cols[0]]).astype(str)
-    for c in cols[1:]:
-        keys = np.char.add(np.char.add(keys, "|"), np.asarray(X[c]).astype(str))
-    return keys
-
-
 def _texts(values) -> list[str]:
     """``np.asarray(values).astype(str)`` as a list of Python strings (ints, text: directly)."""
     arr = np.asarray(values)
@@ -43,7 +36,11 @@ def _texts(values) -> list[str]:
 
 
 def _key_list(X, cols) -> list[str]:
-    """``_keys(X, cols)`` as Python strings (dict lookups hash them several times faster)."""
+    """Each row's key: the values of ``cols`` as text, joined by ``|`` (the fitted dicts' keys).
+
+    The spelling is numpy's ``astype(str)`` of each column (what models fitted before
+    kept in their state), built as Python strings.
+    """
     parts = [_texts(X[c]) for c in cols]
     return parts[0] if len(parts) == 1 else ["|".join(p) for p in zip(*parts, strict=True)]
 

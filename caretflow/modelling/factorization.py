@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from caretflow.modelling.sgd import fit_sgd
+from caretflow.modelling.sgd import Factors, fit_sgd
 
 ALGORITHMS = ("baseline", "svd", "svdpp")
 
@@ -144,19 +144,18 @@ class LatentFactorRegressor(RawInputRegressor):
         if self.algorithm in ("svd", "svdpp"):
             f = fit_sgd(users, items, y, self.algorithm, self.n_factors, self.n_epochs,
                         self.lr_all, self.reg_all, self.random_state)
-            fitted = (f.users, f.items, f.mu, f.user_bias, f.item_bias, f.user_factors,
-                      f.item_factors)
         else:
-            fitted = self._fit_surprise(users, items, y)
-        raw_u, raw_i, self.mu_, bu, bi, pu, qi = fitted
+            f = self._fit_surprise(users, items, y)
+        self.mu_ = f.mu
         # Inner ids -> sorted raw ids, so prediction can look rows up by binary search.
-        u_order, i_order = np.argsort(raw_u), np.argsort(raw_i)
-        self.users_, self.items_ = raw_u[u_order], raw_i[i_order]
-        self.user_bias_, self.item_bias_ = pad(bu[u_order]), pad(bi[i_order])
-        self.user_factors_, self.item_factors_ = pad(pu[u_order]), pad(qi[i_order])
+        u_order, i_order = np.argsort(f.users), np.argsort(f.items)
+        self.users_, self.items_ = f.users[u_order], f.items[i_order]
+        self.user_bias_, self.item_bias_ = pad(f.user_bias[u_order]), pad(f.item_bias[i_order])
+        self.user_factors_ = pad(f.user_factors[u_order])
+        self.item_factors_ = pad(f.item_factors[i_order])
         return self
 
-    def _fit_surprise(self, users, items, y) -> tuple:
+    def _fit_surprise(self, users, items, y) -> Factors:
         """The bias baseline (ALS) by scikit-surprise, as arrays in inner-id order."""
         import surprise
 
@@ -168,8 +167,8 @@ class LatentFactorRegressor(RawInputRegressor):
         raw_u = np.array([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
         raw_i = np.array([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
         empty_u, empty_i = np.zeros((trainset.n_users, 0)), np.zeros((trainset.n_items, 0))
-        return (raw_u, raw_i, float(trainset.global_mean), np.asarray(algo.bu, dtype=float),
-                np.asarray(algo.bi, dtype=float), empty_u, empty_i)
+        return Factors(raw_u, raw_i, float(trainset.global_mean), np.asarray(algo.bu, dtype=float),
+                       np.asarray(algo.bi, dtype=float), empty_u, empty_i)
 
     def predict(self, X) -> np.ndarray:
         """Predicted ratings (unclipped; the logged model clips to the target range)."""

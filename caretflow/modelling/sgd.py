@@ -28,20 +28,20 @@ class Factors:
     user_bias: np.ndarray
     item_bias: np.ndarray
     user_factors: np.ndarray
-    item_factors: np.ndarray
-    implicit: np.ndarray | None = None  # SVD++'s y_j, per item
+    item_factors: np.ndarray  # user_factors are SVD++'s effective vectors (y_j folded in)
 
 
 def _epochs(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg, plus):  # pragma: no cover
     """SGD passes of biased SVD, or of SVD++ when ``plus`` (numba-compiled)."""
     k = pu.shape[1]
-    implicit = np.zeros(k)
+    implicit = np.zeros(k)  # stays zero for plain SVD
+    rated, sqrt_n = i[:0], 1.0
     for _ in range(n_epochs):
         for n in range(len(r)):
             uu, ii = u[n], i[n]
-            rated = i[start[uu]:start[uu + 1]]  # the user's items (ratings are user-sorted)
-            sqrt_n = np.sqrt(len(rated))
             if plus:
+                rated = i[start[uu]:start[uu + 1]]  # the user's items (ratings user-sorted)
+                sqrt_n = np.sqrt(len(rated))
                 implicit[:] = 0.0
                 for j in rated:
                     for f in range(k):
@@ -102,12 +102,11 @@ def fit_sgd(user_keys, item_keys, ratings, algorithm: str, n_factors: int, n_epo
         raise ValueError(f"fit_sgd: unknown algorithm {algorithm!r} (svd, svdpp)")
     plus = algorithm == "svdpp"
     yj = rng.normal(0.0, 0.1, size=(len(items), n_factors)) if plus else np.zeros((0, n_factors))
+    # Row ``start[u]`` is the first of user ``u``'s ratings (they are sorted by user).
     start = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(users)))])
     _compiled(_epochs)(u, i, r, start, mu, bu, bi, pu, qi, yj, n_epochs, lr, reg, plus)
     if plus:  # the effective user vectors: p_u + |N(u)|^-1/2 sum_j y_j
         sums = np.zeros_like(pu)
         np.add.at(sums, u, yj[i])
         pu = pu + sums / np.sqrt(np.diff(start))[:, None]
-    else:
-        yj = None
-    return Factors(np.asarray(users), np.asarray(items), mu, bu, bi, pu, qi, yj)
+    return Factors(np.asarray(users), np.asarray(items), mu, bu, bi, pu, qi)
