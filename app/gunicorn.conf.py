@@ -17,7 +17,10 @@ from app import logs
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
+# One request per connection (app.worker: one segment per answer, no linger after it);
+# WORKER_CLASS=sync gives gunicorn's stock worker.
+worker_class = os.environ.get("WORKER_CLASS") or (
+    "gthread" if threads > 1 else "app.worker.PromptSyncWorker")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # model loading happens in the worker
 graceful_timeout = 10
 keepalive = 5
