@@ -15,6 +15,7 @@ before. ``app/gunicorn.conf.py`` selects it unless ``THREADS`` > 1.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from gunicorn.http.body import LengthReader
@@ -48,10 +49,8 @@ def close_promptly(req, client: socket.socket) -> bool:
     """
     if not (read_to_end(req) and nothing_pending(client)):
         return False
-    try:
+    with contextlib.suppress(OSError):
         client.shutdown(socket.SHUT_WR)  # flushes the corked answer with the FIN
-    except OSError:
-        pass
     client.close()
     return True
 

@@ -138,7 +138,8 @@ def _explain(cmp: dict | None, probe: dict) -> str:
            "latency with keep-alive ")
         + "is the socket, not the model. caretflow (gap "
         f"{ours.get('gap_p50_ms')} ms): gunicorn sets `TCP_NODELAY` on its listening socket "
-        "and its sync workers close every connection, so keep-alive changes little for it. "
+        "and its sync workers answer one request per connection, then close it, so keep-alive "
+        "changes little for it. "
         + _ab_reuse(cmp)
         + " Which setting is fair: the headline uses, for both servers, the one under which "
         "mlflow serve did best at the highest concurrency (the ratio least flattering to "

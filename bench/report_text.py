@@ -17,7 +17,7 @@ LIMITS = """\
   figures to trust. Re-run `make bench` on a quiet machine for absolute ones.
 - **Per request.** Besides the model (the in-process floor below), a request pays
   Flask/werkzeug, validation against the model's schema, the SQLite prediction-log commit
-  and gunicorn's sync worker, which closes every connection (no keep-alive).
+  and the sync worker (`app.worker`), which answers one request per connection (no keep-alive).
 - **Large batches.** The stage table under "Latency vs batch size" (`bench/batch_phases.py`)
   shows where one large request goes: JSON parsing, column-wise validation, the model,
   one log row per version and arm, and the answer.

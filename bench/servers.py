@@ -36,7 +36,7 @@ class Server:
 def start_caretflow(tracking_uri: str, workdir: Path, workers: int = 2,
                     prediction_log: bool = True, timeout: float = 120, model: str = "churn",
                     alias: str = "champion", path: str = "/predict",
-                    name: str | None = None) -> Server:
+                    name: str | None = None, **settings) -> Server:
     """Caretflow under gunicorn, serving ``<model>@<alias>`` from ``tracking_uri``.
 
     Args:
@@ -49,11 +49,12 @@ def start_caretflow(tracking_uri: str, workdir: Path, workers: int = 2,
         alias: ``SERVING_ALIAS``.
         path: the route the benchmark posts to (``/predict`` or ``/invocations``).
         name: the server's name in the results (default ``caretflow-log-on`` / ``-off``).
+        **settings: further server settings (``WORKER_CLASS`` ...).
     """
     name = name or f"caretflow-log-{'on' if prediction_log else 'off'}"
     process = Gunicorn(workdir, tracking_uri, workers=workers, name=f"{name}-{model}",
                        MODEL_NAME=model, SERVING_ALIAS=alias, API_KEYS=BENCH_KEY,
-                       PREDICTION_LOG="1" if prediction_log else "0")
+                       PREDICTION_LOG="1" if prediction_log else "0", **settings)
     return Server(process.start(timeout), path, name)
 
 

@@ -1,4 +1,4 @@
-"""The sync worker that closes promptly (``app.worker``): unit checks on real sockets, then gunicorn."""
+"""The sync worker that closes promptly (``app.worker``): real sockets, then real gunicorn."""
 
 from __future__ import annotations
 

@@ -84,6 +84,12 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
          "--out", str(results / "serve_batch.json"), uri=uri)
     _bench("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
          "--out", str(results / "batch_phases.json"), uri=uri)
+    _bench("bench.worker_close", "--models", "churn", "--tools", "python", "--seconds", "0.5",
+           "--rounds", "1", "--out", str(results / "worker_close.json"), uri=uri)
+    workers = json.loads((results / "worker_close.json").read_text())
+    assert {r["server"] for r in workers["rows"]} == {"gunicorn-sync", "caretflow-worker"}
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in workers["rows"])
+    assert workers["ratios"][0]["ratio"] > 0
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])

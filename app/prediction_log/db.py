@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
+import weakref
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from app.prediction_log.tables import (  # noqa: F401 (the tables are read as db.<name>)
     alert_deliveries,
@@ -100,35 +102,80 @@ def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = Tru
 
 
 def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
-    """Store scored groups (``prediction_groups`` rows) and inline labels in one transaction."""
-    with engine.begin() as conn:
-        if groups:
-            _insert_groups(conn, groups)
-        if label_rows:
-            conn.execute(labels.insert(), label_rows)
+    """Store scored groups (``prediction_groups`` rows) and inline labels in one transaction.
 
-
-_GROUPS_INSERT: dict[str, tuple[str, list | None]] = {}  # dialect -> (SQL, parameter order)
-
-
-def _insert_groups(conn, rows: list[dict]) -> None:
-    """``conn.execute(prediction_groups.insert(), rows)``, compiled once for SQLite's driver.
-
-    No column of the table converts its values, so the driver gets what SQLAlchemy would
-    pass it (an absent column is NULL); errors are still SQLAlchemy's (``DBAPIError``).
-    Drivers with named parameters (PostgreSQL) take the plain statement.
+    SQLite writes through this thread's own connection (``_own_connection``), with the
+    statements compiled once: no pool checkout and no SQLAlchemy execution context per
+    request. Errors are SQLAlchemy's (``DBAPIError``, answered as 503) either way.
     """
-    dialect = conn.dialect
-    if dialect.name not in _GROUPS_INSERT:
-        compiled = prediction_groups.insert().compile(dialect=dialect)
-        order = compiled.positiontup
-        _GROUPS_INSERT[dialect.name] = (str(compiled), None if order is None else list(order))
-    sql, order = _GROUPS_INSERT[dialect.name]
-    if order is None:
-        conn.execute(prediction_groups.insert(), rows)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            if groups:
+                conn.execute(prediction_groups.insert(), groups)
+            if label_rows:
+                conn.execute(labels.insert(), label_rows)
         return
-    params = [tuple(r.get(c) for c in order) for r in rows]
-    conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
+    raw = _own_connection(engine)
+    statement = None
+    try:
+        cur = raw.cursor()
+        for table, rows in ((prediction_groups, groups), (labels, label_rows)):
+            if rows:
+                statement, order = _insert_sql(engine, table, tuple(rows[0]))
+                cur.executemany(statement, [tuple(r.get(c) for c in order) for r in rows])
+        raw.commit()
+    except Exception as exc:
+        _drop_own_connection(engine)
+        if isinstance(exc, engine.dialect.loaded_dbapi.Error):
+            raise DBAPIError.instance(statement, None, exc,
+                                      engine.dialect.loaded_dbapi.Error) from exc
+        raise
+
+
+_INSERTS: dict[tuple, tuple[str, list]] = {}  # (dialect, table, keys) -> (SQL, order)
+_LOCAL = threading.local()
+
+
+def _insert_sql(engine: Engine, table, keys: tuple[str, ...]) -> tuple[str, list]:
+    """The INSERT of ``keys`` into ``table``, compiled once, and its parameter order.
+
+    No column of these tables converts its values, so the driver gets what SQLAlchemy would
+    pass it (a key absent from a row is NULL).
+    """
+    cache_key = (engine.dialect.name, table.name, keys)
+    if cache_key not in _INSERTS:
+        compiled = table.insert().compile(dialect=engine.dialect, column_keys=list(keys))
+        _INSERTS[cache_key] = (str(compiled), list(compiled.positiontup))
+    return _INSERTS[cache_key]
+
+
+def _own_connection(engine: Engine):
+    """The calling thread's DBAPI connection to ``engine``'s database.
+
+    Made by the engine's pool (so it has the engine's pragmas), then detached from it: the
+    pool is not held. Kept per thread and engine until a write fails.
+    """
+    conns = getattr(_LOCAL, "conns", None)
+    if conns is None:
+        conns = _LOCAL.conns = weakref.WeakKeyDictionary()  # gone with its engine
+    raw = conns.get(engine)
+    if raw is None:
+        raw = engine.raw_connection()
+        raw.detach()
+        conns[engine] = raw
+    return raw
+
+
+def _drop_own_connection(engine: Engine) -> None:
+    """Roll back and close this thread's connection after a failed write (a new one follows)."""
+    raw = getattr(_LOCAL, "conns", {}).pop(engine, None)
+    if raw is None:
+        return
+    try:
+        raw.rollback()
+        raw.close()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+        pass
 
 
 def checkpoint(engine: Engine) -> tuple[int, int] | None:
