@@ -36,7 +36,7 @@ def nothing_pending(client: socket.socket) -> bool:
         return client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return True
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a TLS socket takes no recv flags
         return False
 
 
@@ -68,7 +68,9 @@ class PromptSyncWorker(SyncWorker):
         def corked(environ, start_response):
             # After gunicorn's own "100 Continue" (sent before the app runs), so only the
             # answer is held back; the close (or the 200 ms cork limit) lets it go.
-            environ["gunicorn.socket"].setsockopt(socket.IPPROTO_TCP, _CORK, 1)
+            sock = environ.get("gunicorn.socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
             return wsgi(environ, start_response)
 
         self.wsgi = corked
@@ -80,4 +82,5 @@ class PromptSyncWorker(SyncWorker):
         nothing more.
         """
         super().handle_request(listener, req, client, addr)
-        close_promptly(req, client)
+        if not self.cfg.is_ssl:  # TLS closes with its own alert: gunicorn's way
+            close_promptly(req, client)

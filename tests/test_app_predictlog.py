@@ -7,9 +7,12 @@ import time
 
 import orjson
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.prediction_log import db, queries
 from app.prediction_log.db import new_request_id, prediction_ids, split_id
+from tests.services import fresh_database, require_postgres
 
 
 def _group(request_id: str, n: int, **extra) -> dict:
@@ -110,3 +113,49 @@ def test_max_batch_stays_within_the_positions_an_id_can_carry():
     for bad in (65537, 0):
         with pytest.raises(ValueError, match="MAX_BATCH must be between 1 and 65536"):
             load_settings({"MAX_BATCH": bad})
+
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+def _write_keys_and_recover(engine) -> None:
+    rid = new_request_id()
+    label = {"prediction_id": f"{rid}0000", "true_value": 1.0, "created_at": time.time(),
+             "source": "inline", "arm": "champion", "model_name": "churn",
+             "model_version": "3", "prediction": 1.0, "probability": 0.7}
+    # Each given value is stored; a column the rows do not name is NULL.
+    db.write(engine, [_group(rid, 1, arm="champion"),
+                      _group(rid, 1, arm="shadow", version_name=None)],
+             [label, {**label, "arm": "shadow", "probability": 0.6}])
+    with engine.connect() as conn:
+        stored = conn.execute(db.labels.select().order_by(db.labels.c.seq)).mappings().all()
+        groups = conn.execute(db.prediction_groups.select()).mappings().all()
+    assert [(r["arm"], r["probability"], r["lower"]) for r in stored] == [
+        ("champion", 0.7, None), ("shadow", 0.6, None)]
+    assert {(g["arm"], g["version_name"]) for g in groups} == {
+        ("champion", "v2_random_forest"), ("shadow", None)}
+    # A duplicate label fails as SQLAlchemy's error, after its group was inserted: the
+    # transaction is rolled back whole.
+    with pytest.raises(IntegrityError):
+        db.write(engine, [_group(new_request_id(), 1)], [label])
+    assert (_count(engine, db.labels), _count(engine, db.prediction_groups)) == (2, 2)
+    db.write(engine, [_group(new_request_id(), 1)], [])  # the next write goes through
+    assert _count(engine, db.prediction_groups) == 3
+
+
+def test_sqlite_write_stores_every_key_and_recovers_from_a_failed_write(tmp_path):
+    _write_keys_and_recover(db.make_engine(f"sqlite:///{tmp_path / 'p.db'}"))
+
+
+@pytest.mark.services
+def test_postgres_write_stores_every_key_and_recovers_from_a_failed_write():
+    require_postgres()
+    with fresh_database("caretflow_write") as url:
+        engine = db.make_engine(url)
+        try:
+            _write_keys_and_recover(engine)
+        finally:
+            engine.dispose()

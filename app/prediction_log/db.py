@@ -121,7 +121,8 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
         cur = raw.cursor()
         for table, rows in ((prediction_groups, groups), (labels, label_rows)):
             if rows:
-                statement, order = _insert_sql(engine, table, tuple(rows[0]))
+                keys = tuple(dict.fromkeys(k for r in rows for k in r))
+                statement, order = _insert_sql(engine, table, keys)
                 cur.executemany(statement, [tuple(r.get(c) for c in order) for r in rows])
         raw.commit()
     except Exception as exc:
