@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 from bench.faults_publish import publish as publish_registry
 from caretflow import launch
@@ -37,13 +40,20 @@ class Gunicorn(launch.Gunicorn):
     def worker_healths(self, calls_per_worker: int = 6) -> dict[int, dict]:
         """The /health body of each worker that answered ``calls_per_worker * workers`` calls.
 
-        Fewer entries than ``workers`` means some worker was not reached (or not up).
+        The calls run ``2 * workers`` at a time: one client calling in turn may keep meeting
+        the same idle worker (each closes its connection at once, ``app.worker``), while
+        concurrent calls find every worker. Fewer entries than ``workers`` means some worker
+        was not reached, not up, or too busy to answer in time (loading a model).
         """
-        seen: dict[int, dict] = {}
-        for _ in range(calls_per_worker * self.workers):
-            body = self.health()
-            seen[body["worker_pid"]] = body
-        return seen
+        with ThreadPoolExecutor(2 * self.workers) as pool:
+            bodies = list(pool.map(self._health_or_none, range(calls_per_worker * self.workers)))
+        return {body["worker_pid"]: body for body in bodies if body is not None}
+
+    def _health_or_none(self, _call: int) -> dict | None:
+        try:
+            return self.health()
+        except requests.RequestException:
+            return None
 
     def every_worker(self, check) -> bool:
         """True when every worker was reached and ``check(health body)`` holds for each."""

@@ -107,7 +107,7 @@ def scaleout(tracking: TrackingServer, workdir: Path, prediction_db: str, redis_
     try:
         a.start()
         b.start()
-        wait_until(lambda: len({a.health()["worker_pid"] for _ in range(8)}) == 2, 60)
+        wait_until(lambda: len(a.worker_healths()) == 2, 60)
         return {"instances": {"a_workers": 2, "b_workers": 1}, "switch": _switch(a, b),
                 "feedback": _feedback_crosswise(a, b, tracking.url),
                 "rate_limit": _limit(a, b, probe)}
