@@ -61,6 +61,12 @@ class Columns:
     values: list[list]  # one list per name, each one value per record
     size: int
 
+    @classmethod
+    def of(cls, columns: dict[str, list]) -> Columns:
+        """Columns of a name -> values mapping whose lists have one length."""
+        values = list(columns.values())
+        return cls(list(columns), values, len(values[0]) if values else 0)
+
     def __len__(self) -> int:
         return self.size
 

@@ -26,7 +26,7 @@ _CORK = getattr(socket, "TCP_CORK", None)  # Linux; elsewhere the answer goes ou
 
 def read_to_end(req) -> bool:
     """Whether gunicorn's request object ``req`` has no body bytes left to read."""
-    reader = getattr(getattr(req, "body", None), "reader", None)
+    reader = req.body.reader
     return isinstance(reader, LengthReader) and reader.length == 0
 
 

@@ -55,7 +55,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     """Per model and client: median req/s of each worker and their ratio."""
     out = []
     for model in sorted({r["model"] for r in rows}):
-        for tool in sorted({r["tool"] for r in rows}, reverse=True):
+        for tool in dict.fromkeys(r["tool"] for r in rows):  # in the order measured
             med = {}
             for name in WORKERS:
                 got = sorted(r["rps"] for r in rows if (r["model"], r["tool"], r["server"])

@@ -121,8 +121,7 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
         cur = raw.cursor()
         for table, rows in ((prediction_groups, groups), (labels, label_rows)):
             if rows:
-                keys = tuple(dict.fromkeys(k for r in rows for k in r))
-                statement, order = _insert_sql(engine, table, keys)
+                statement, order = _insert_sql(engine, table, tuple(rows[0]))
                 cur.executemany(statement, [tuple(r.get(c) for c in order) for r in rows])
         raw.commit()
     except Exception as exc:
@@ -133,17 +132,18 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
         raise
 
 
-_INSERTS: dict[tuple, tuple[str, list]] = {}  # (dialect, table, keys) -> (SQL, order)
+_INSERTS: dict[tuple, tuple[str, list]] = {}  # (table, keys) -> (SQL, parameter order)
 _LOCAL = threading.local()
 
 
 def _insert_sql(engine: Engine, table, keys: tuple[str, ...]) -> tuple[str, list]:
     """The INSERT of ``keys`` into ``table``, compiled once, and its parameter order.
 
-    No column of these tables converts its values, so the driver gets what SQLAlchemy would
-    pass it (a key absent from a row is NULL).
+    The rows of one write share their keys (as SQLAlchemy's ``executemany`` requires). No
+    column of these tables converts its values, so the driver gets what SQLAlchemy would
+    pass it.
     """
-    cache_key = (engine.dialect.name, table.name, keys)
+    cache_key = (table.name, keys)
     if cache_key not in _INSERTS:
         compiled = table.insert().compile(dialect=engine.dialect, column_keys=list(keys))
         _INSERTS[cache_key] = (str(compiled), list(compiled.positiontup))

@@ -127,8 +127,7 @@ def _infer(name: str, version: str | None):
                 for c in contract["features"]}
     optional = {c: {"INT64", "BYTES"} for c in st.checker.optional}
     cols = v2_tensors.columns(req["inputs"], expected, optional)
-    values = list(cols.values())
-    records = Columns(list(cols), values, len(values[0]) if values else 0)
+    records = Columns.of(cols)
     answers = scoring.predict(st, batch_of(st, records, version,
                                            params.get("enable_ab_testing", False)))
     out = _output_columns(contract, answers)

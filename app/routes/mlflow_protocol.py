@@ -101,7 +101,7 @@ def _named_columns(columns: dict) -> list[dict] | Columns:
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise _bad("the length of values for each input/column name are not the same")
-    return Columns(list(columns), list(columns.values()), lengths.pop() if lengths else 0)
+    return Columns.of(columns)
 
 
 def _split_columns(split) -> Columns:

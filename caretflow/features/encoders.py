@@ -45,6 +45,11 @@ def _key_list(X, cols) -> list[str]:
     return parts[0] if len(parts) == 1 else ["|".join(p) for p in zip(*parts, strict=True)]
 
 
+def _looked_up(table: dict, keys: list[str]) -> np.ndarray:
+    """Each key's fitted value (0 for a key not seen in fitting)."""
+    return np.fromiter((table.get(k, 0.0) for k in keys), float, len(keys))
+
+
 def _group_sums(keys: list[str], values: np.ndarray):
     """Distinct keys (first-seen order), each row's key number, and per-key sums and counts."""
     inverse, uniq = pd.factorize(np.asarray(keys, dtype=object))
@@ -196,10 +201,9 @@ class BaselineBiases(OutOfFoldEncoder):
         }
 
     def _encode(self, X, state) -> dict[str, np.ndarray]:
-        bu = np.array([state["user"].get(k, 0.0) for k in _key_list(X, [self.user])], dtype=float)
-        bi = np.array([state["item"].get(k, 0.0) for k in _key_list(X, [self.item])], dtype=float)
+        bu = _looked_up(state["user"], _key_list(X, [self.user]))
+        bi = _looked_up(state["item"], _key_list(X, [self.item]))
         out = {"bl_user": bu, "bl_item": bi, "bl_pred": state["mu"] + bu + bi}
         for cols, table in zip(self.extra, state["extra"], strict=True):
-            out[f"bl_{'__'.join(cols)}"] = np.array(
-                [table.get(k, 0.0) for k in _key_list(X, cols)], dtype=float)
+            out[f"bl_{'__'.join(cols)}"] = _looked_up(table, _key_list(X, cols))
         return out
