@@ -29,6 +29,9 @@ from app.prediction_log.tables import (  # noqa: F401 (the tables are read as db
 )
 
 _ID = re.compile(r"[0-9a-f]{32}")
+RESTART_FRAMES = 1000  # WAL frames (4 kB pages) a background checkpoint lets pile up
+RESTART_WAIT_MS = 200  # how long that checkpoint may hold writers off
+WAL_LIMIT_BYTES = 64 << 20  # the WAL file is trimmed to this when it starts over
 
 
 def new_request_id() -> str:
@@ -58,6 +61,7 @@ def _sqlite_pragmas(busy_ms: int, autocheckpoint: bool):
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         if not autocheckpoint:  # ``checkpoint`` runs in the background instead
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
@@ -179,16 +183,33 @@ def _drop_own_connection(engine: Engine) -> None:
         pass
 
 
-def checkpoint(engine: Engine) -> tuple[int, int] | None:
-    """Copy SQLite's WAL back into the database without waiting for anyone.
+def checkpoint(engine: Engine, restart_frames: int = RESTART_FRAMES) -> tuple[int, int] | None:
+    """Copy SQLite's WAL back into the database, and let it start over once it has grown.
+
+    A passive copy waits for nobody, but SQLite only starts a WAL over when a write finds
+    every frame copied, which never happens while writes keep coming (each arrives during
+    the copy): under steady traffic the WAL then grows without bound, and every write gets
+    slower as it does. So when more than ``restart_frames`` frames are left after the
+    passive copy, a RESTART checkpoint copies the rest while holding writers off (at most
+    ``RESTART_WAIT_MS`` of waiting; it retries next time when busy), after which the next
+    write starts the WAL from its beginning (``journal_size_limit`` trims the file).
 
     Returns:
-        (frames in the WAL, frames copied) for SQLite; None for other databases.
+        (frames in the WAL, frames copied) after the last checkpoint; None for other
+        databases.
     """
     if engine.dialect.name != "sqlite":
         return None
     with engine.connect() as conn:
         _busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        if frames > restart_frames:
+            wait = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                _busy, frames, copied = conn.exec_driver_sql(
+                    "PRAGMA wal_checkpoint(RESTART)").one()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
     return int(frames), int(copied)
 
 
