@@ -87,7 +87,9 @@ def header(cmp: dict | None, reg: dict | None) -> str:
             f"-w {cmp.get('workers')}` (uvicorn).",
             f"- Load: {', '.join(f'`{t}`' for t in cmp.get('tools', []))} on loopback, keep-alive "
             "on and off; byte-identical `dataframe_split` bodies and headers for every server; "
-            f"{cmp.get('seconds_per_cell')} s per cell, cells interleaved across servers.",
+            f"{cmp.get('seconds_per_cell')} s per cell and server, cells interleaved across "
+            f"servers, {cmp.get('rounds', 1)} round(s) per cell: each server's row is its "
+            "median round by req/s (all rounds in `serve_compare.json`, `rps_rounds`).",
         ]
         answers = _answers(cmp.get("answer_checks") or [])
         lines += [answers] if answers else []

@@ -8,8 +8,10 @@ labelled caretflow rows. Every server gets byte-identical requests
 (the same ``dataframe_split`` body and headers); before a batch size is measured each must
 answer it (else the run stops), and whether caretflow answers exactly the predictions of
 ``mlflow models serve`` is recorded (``answer_checks``). Every cell (batch x concurrency x client x
-keep-alive) is measured on each server in turn, interleaved, so the ratios come from the
-same minutes of a noisy machine.
+keep-alive) is measured on each server in turn, interleaved, ``--rounds`` times; each
+server's row is its median round by req/s (every round's req/s kept in ``rps_rounds``), so
+the ratios come from the same minutes of a noisy machine and one burst of other work moves
+them less.
 
     python -m bench.serve_compare --tracking-uri sqlite:////tmp/caretflow-bench/registry/mlflow.db
 """
@@ -114,17 +116,31 @@ def measure(model: str, running: list, opts: argparse.Namespace,
         for conc in opts.concurrency:
             for tool in opts.tools:
                 for keepalive in opts.keepalive:
-                    for s in running:
-                        res = loadgen.load(reqs[s.name], conc, opts.seconds, tool,
-                                           keepalive=keepalive)
-                        res.update(model=model, server=s.name, batch=batch,
+                    rounds = {s.name: [] for s in running}
+                    for _ in range(opts.rounds):
+                        for s in running:
+                            rounds[s.name].append(loadgen.load(reqs[s.name], conc, opts.seconds,
+                                                               tool, keepalive=keepalive))
+                    for name, runs in rounds.items():
+                        res = median_round(runs)
+                        res.update(model=model, server=name, batch=batch,
                                    rows_per_s=round(res["rps"] * batch, 1))
                         log.info("%-7s %-18s batch %4d c=%d %-6s ka=%-3s %8.1f req/s  p50 %7.2f "
-                                 "p99 %7.2f ms  err %d", model, s.name, batch, conc, tool,
-                                 "on" if keepalive else "off", res["rps"],
-                                 _ms(res["p50_ms"]), _ms(res["p99_ms"]), res["errors"])
+                                 "p99 %7.2f ms  err %d  (rounds %s)", model, name, batch, conc,
+                                 tool, "on" if keepalive else "off", res["rps"],
+                                 _ms(res["p50_ms"]), _ms(res["p99_ms"]), res["errors"],
+                                 res["rps_rounds"])
                         rows.append(res)
     return rows
+
+
+def median_round(runs: list[dict]) -> dict:
+    """The run with the median req/s (the lower one of an even count), with every run's req/s
+    (``rps_rounds``) and errors summed over the runs."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out.update(rps_rounds=[r["rps"] for r in runs], errors=sum(r["errors"] for r in runs))
+    return out
 
 
 def _ms(value: float | None) -> float:
@@ -146,7 +162,7 @@ def run(tracking_uri: str, workdir: Path, opts: argparse.Namespace) -> dict:
     return {"measured_at": started["at"], "machine": started, "load_after": machine.load(),
             "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "champions": champions, "workers": opts.workers, "tools": opts.tools,
-            "seconds_per_cell": opts.seconds, "answer_checks": checks, "results": rows,
+            "seconds_per_cell": opts.seconds, "rounds": opts.rounds, "answer_checks": checks, "results": rows,
             **compare_ratios.summarise(rows)}
 
 
@@ -164,7 +180,10 @@ def main() -> None:
     parser.add_argument("--tools", "--tool", default="wrk,ab",
                         help="load clients (python: no binaries)")
     parser.add_argument("--keepalive", default="on,off")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per cell and server")
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="per cell, server and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds per cell; each server's median round is kept")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--also", default="churn@v4_xgboost,churn@v3_rf_tuned",

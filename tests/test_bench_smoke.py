@@ -78,7 +78,7 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
          uri=uri)
     _bench("bench.serve_compare", "--models", "churn", "--no-mlflow", "--also", "",
          "--tools", "python", "--keepalive", "on,off", "--seconds", "0.5",
-         "--batches", "1,5", "--concurrency", "1,2",
+         "--batches", "1,5", "--concurrency", "1,2", "--rounds", "2",
          "--out", str(results / "serve_compare.json"), uri=uri)
     _bench("bench.serve_batch", "--sizes", "1,5", "--seconds", "0.4",
          "--out", str(results / "serve_batch.json"), uri=uri)
@@ -93,6 +93,8 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
+    assert all(len(r["rps_rounds"]) == 2 and r["rps"] == min(r["rps_rounds"])
+               for r in compare["results"])  # the lower median of two rounds
     assert {r["keepalive"] for r in compare["results"]} == {True, False}
     assert compare["log_cost"] and compare["champions"]["churn"]["version"]
     assert compare["headline"]["tool"] == "python" and compare["machine"]["cores"]
