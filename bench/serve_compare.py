@@ -135,8 +135,10 @@ def measure(model: str, running: list, opts: argparse.Namespace,
 
 
 def median_round(runs: list[dict]) -> dict:
-    """The run with the median req/s (the lower one of an even count), with every run's req/s
-    (``rps_rounds``) and errors summed over the runs."""
+    """The run with the median req/s (the lower one of an even count).
+
+    It carries every run's req/s (``rps_rounds``) and the errors of all runs.
+    """
     ordered = sorted(runs, key=lambda r: r["rps"])
     out = dict(ordered[(len(ordered) - 1) // 2])
     out.update(rps_rounds=[r["rps"] for r in runs], errors=sum(r["errors"] for r in runs))
@@ -162,7 +164,8 @@ def run(tracking_uri: str, workdir: Path, opts: argparse.Namespace) -> dict:
     return {"measured_at": started["at"], "machine": started, "load_after": machine.load(),
             "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "champions": champions, "workers": opts.workers, "tools": opts.tools,
-            "seconds_per_cell": opts.seconds, "rounds": opts.rounds, "answer_checks": checks, "results": rows,
+            "seconds_per_cell": opts.seconds, "rounds": opts.rounds, "answer_checks": checks,
+            "results": rows,
             **compare_ratios.summarise(rows)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from app.scoring import bucket
+from app.routing import bucket
 from tests.app_helpers import RECORD, headers, running_app
 
 

@@ -16,7 +16,7 @@ import re
 
 from flask import Blueprint, request
 
-from app import scoring, v2_tensors
+from app import routing, scoring, v2_tensors
 from app.auth import requires
 from app.batchcheck import Columns
 from app.errors import ApiError
@@ -66,7 +66,7 @@ def _served(st: State, name: str, version: str | None):
         if st.store.default is None:
             raise ApiError(503, "no model loaded yet")
         return st.store.default
-    return scoring.pick_version(st, version)
+    return routing.pick_version(st, version)
 
 
 def _outputs_meta(contract: dict) -> list[dict]:

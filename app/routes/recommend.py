@@ -16,7 +16,7 @@ import numpy as np
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from app import logs, rejections, scoring, telemetry
+from app import logs, rejections, routing, scoring, telemetry
 from app.api_models import recommend_body
 from app.auth import requires
 from app.errors import ApiError, too_many
@@ -123,8 +123,8 @@ def _log(st: State, served: Served, arm: str, answer: dict) -> None:
 
 def _serving(st: State, req) -> tuple[Served, str]:
     """The version (explicit, or default / A/B by user) and arm answering this request."""
-    explicit = scoring.pick_version(st, req.version_name)
-    served, arm, _ = scoring.route(st, [str(req.user_id)], explicit,
+    explicit = routing.pick_version(st, req.version_name)
+    served, arm, _ = routing.route(st, [str(req.user_id)], explicit,
                                       req.enable_ab_testing)[0]
     if getattr(served.model, "catalogue", None) is None:
         raise ApiError(404, f"version {served.version} ({served.version_name}) has no item "
