@@ -29,12 +29,14 @@ def throughput(compare: dict, out: Path) -> Path:
     for ax, (model, batch) in zip(axes[0], panels, strict=True):
         mine = [r for r in rows if r["model"] == model and r["batch"] == batch]
         concs = sorted({r["connections"] for r in mine})
-        width = 0.8 / len(names)
-        for k, name in enumerate(names):
+        here = [n for n in names if any(r["server"] == n for r in mine)]  # no empty slots
+        width = 0.8 / len(here)
+        for k, name in enumerate(here):
             vals = [next((r["rps"] for r in mine if r["server"] == name
                           and r["connections"] == c), 0) for c in concs]
-            ax.bar([i + k * width for i in range(len(concs))], vals, width, label=name)
-        ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(concs))],
+            ax.bar([i + k * width for i in range(len(concs))], vals, width, label=name,
+                   color=f"C{names.index(name)}")  # a server keeps its colour in every panel
+        ax.set_xticks([i + width * (len(here) - 1) / 2 for i in range(len(concs))],
                       [f"c={c}" for c in concs])
         ax.set_title(f"{model}, {batch} record(s) per request", fontsize=9)
         ax.set_ylabel("requests / s")
