@@ -30,14 +30,21 @@ def _memory_gb() -> float | None:
     return round(kb / 1024 ** 2, 1)
 
 
+BENCH_OUTPUTS = ("bench/results", "docs/benchmarks.md", "docs/img")  # what a bench run writes
+
+
 def commit() -> dict:
-    """HEAD's commit and whether the working tree differs from it (tracked files)."""
+    """HEAD's commit and whether the tracked files differ from it.
+
+    The bench's own outputs (``BENCH_OUTPUTS``) do not count: a run rewrites them as it goes.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
                               check=False).stdout.strip()
 
+    outside = [".", *(f":(exclude){p}" for p in BENCH_OUTPUTS)]
     return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", *outside))}
 
 
 def load() -> list[float]:
