@@ -30,7 +30,7 @@ from app.prediction_log.tables import (  # noqa: F401 (the tables are read as db
 
 _ID = re.compile(r"[0-9a-f]{32}")
 RESTART_FRAMES = 1000  # WAL frames (4 kB pages) a background checkpoint lets pile up
-RESTART_WAIT_MS = 200  # how long that checkpoint may hold writers off
+RESTART_WAIT_MS = 10  # how long that checkpoint may wait, holding writers off, for others
 WAL_LIMIT_BYTES = 64 << 20  # the WAL file is trimmed to this when it starts over
 
 
