@@ -44,6 +44,18 @@ def _summary(tool: str, connections: int, seconds: float, requests: int, errors:
             "p99_ms": round(float(pct[2]), 2), "errors": errors}
 
 
+def median_round(runs: list[dict]) -> dict:
+    """The run with the median req/s (the lower one of an even count).
+
+    It carries every run's req/s (``rps_rounds``) and the errors of all runs.
+    """
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out.update(rps_rounds=[r["rps"] for r in runs], errors=sum(r["errors"] for r in runs))
+    return out
+
+
+
 class _Worker(threading.Thread):
     def __init__(self, target: Target, deadline: float, budget: list, lock: threading.Lock,
                  keepalive: bool):

@@ -122,7 +122,7 @@ def measure(model: str, running: list, opts: argparse.Namespace,
                             rounds[s.name].append(loadgen.load(reqs[s.name], conc, opts.seconds,
                                                                tool, keepalive=keepalive))
                     for name, runs in rounds.items():
-                        res = median_round(runs)
+                        res = loadgen.median_round(runs)
                         res.update(model=model, server=name, batch=batch,
                                    rows_per_s=round(res["rps"] * batch, 1))
                         log.info("%-7s %-18s batch %4d c=%d %-6s ka=%-3s %8.1f req/s  p50 %7.2f "
@@ -132,17 +132,6 @@ def measure(model: str, running: list, opts: argparse.Namespace,
                                  res["rps_rounds"])
                         rows.append(res)
     return rows
-
-
-def median_round(runs: list[dict]) -> dict:
-    """The run with the median req/s (the lower one of an even count).
-
-    It carries every run's req/s (``rps_rounds``) and the errors of all runs.
-    """
-    ordered = sorted(runs, key=lambda r: r["rps"])
-    out = dict(ordered[(len(ordered) - 1) // 2])
-    out.update(rps_rounds=[r["rps"] for r in runs], errors=sum(r["errors"] for r in runs))
-    return out
 
 
 def _ms(value: float | None) -> float:

@@ -52,15 +52,13 @@ def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """Per model and client: median req/s of each worker and their ratio."""
+    """Per model and client: each worker's median req/s (``loadgen.median_round``), their ratio."""
     out = []
     for model in sorted({r["model"] for r in rows}):
         for tool in dict.fromkeys(r["tool"] for r in rows):  # in the order measured
-            med = {}
-            for name in WORKERS:
-                got = sorted(r["rps"] for r in rows if (r["model"], r["tool"], r["server"])
-                             == (model, tool, name))
-                med[name] = got[len(got) // 2]
+            med = {name: loadgen.median_round([r for r in rows if (
+                r["model"], r["tool"], r["server"]) == (model, tool, name)])["rps"]
+                for name in WORKERS}
             out.append({"model": model, "tool": tool, **{f"{k}_rps": v for k, v in med.items()},
                         "ratio": round(med["caretflow-worker"] / med["gunicorn-sync"], 2)})
     return out
