@@ -46,6 +46,24 @@ OPEN_BLUEPRINTS = (health.bp, docs.bp,  # no key, no rate limit (health, metrics
                    mlflow_protocol.open_bp, inference_v2.open_bp)
 
 
+class CaretflowFlask(Flask):
+    """Flask, asking once per function whether it is a coroutine function.
+
+    ``Flask.ensure_sync`` (its documented override point) runs ``iscoroutinefunction`` on
+    every hook and view of every request; the answer never changes for a function.
+    """
+
+    def ensure_sync(self, func):
+        """``func``, or its synchronous wrapper for an ``async def`` (cached per function)."""
+        cache = self.__dict__.setdefault("_sync_forms", {})
+        try:
+            return cache[func]
+        except KeyError:
+            return cache.setdefault(func, super().ensure_sync(func))
+        except TypeError:  # an unhashable callable: as Flask does
+            return super().ensure_sync(func)
+
+
 def build(config: dict | None) -> Flask:
     """See ``app.create_app``."""
     settings = load_settings(config)
@@ -64,7 +82,7 @@ def build(config: dict | None) -> Flask:
     st = State(settings=settings, keys=keyring, store=store, engine=engine,
                live=LiveMetrics(engine, client, settings.MODEL_NAME, store.contract_of))
 
-    app = Flask("caretflow")
+    app = CaretflowFlask("caretflow")
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_CONTENT_LENGTH
     app.json.sort_keys = False
     app.extensions["caretflow"] = st
@@ -103,8 +121,8 @@ def _telemetry_hooks(app: Flask) -> None:
     def _observe(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
         tel = telemetry.get()
-        tel.requests.labels(route, request.method, str(response.status_code)).inc()
-        tel.latency.labels(route).observe(time.perf_counter() - g.get("started", 0.0))
+        telemetry.child(tel.requests, route, request.method, str(response.status_code)).inc()
+        telemetry.child(tel.latency, route).observe(time.perf_counter() - g.get("started", 0.0))
         return response
 
 

@@ -65,8 +65,9 @@ def _score(served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
         raise ApiError(503, f"version {served.version} ({served.version_name}) answered "
                        "outside its contract; nothing was stored", [str(exc)]) from None
     tel = telemetry.get()
-    tel.predict_latency.labels(served.version, arm).observe(time.perf_counter() - start)
-    tel.predictions.labels(served.version, arm).inc(n)
+    telemetry.child(tel.predict_latency, served.version, arm).observe(
+        time.perf_counter() - start)
+    telemetry.child(tel.predictions, served.version, arm).inc(n)
     out = {k: np.asarray(v).tolist() for k, v in details.items()}
     if served.contract["task"] == "classification":
         out["prediction"] = [int(p) for p in out["prediction"]]

@@ -50,6 +50,7 @@ def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
 
 _LOCK = threading.Lock()
 _TELEMETRY: Telemetry | None = None
+_CHILDREN: dict[tuple, object] = {}  # (metric, label values) -> child (request path)
 
 
 def get() -> Telemetry:
@@ -64,6 +65,20 @@ def get() -> Telemetry:
             if _TELEMETRY is None:
                 _TELEMETRY = _create()
     return _TELEMETRY
+
+
+def child(metric, *values: str):
+    """``metric.labels(*values)``, remembered: a request pays one dict lookup per metric.
+
+    For the per-request families (none of their children is ever removed). Two threads
+    asking first together get the same child from ``labels`` (it locks), so either stored
+    value is right.
+    """
+    key = (metric, values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
 
 
 def _create() -> Telemetry:
