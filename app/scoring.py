@@ -146,7 +146,7 @@ def predictions(st: State, batch: Batch) -> list:
 def _scored(st: State, batch: Batch, answers: bool) -> list:
     n, names, key = batch.size, st.requests.features, st.requests.routing_key
     request_id = logs.request_id()  # the HTTP request's id (X-Request-Id)
-    truths = batch.true_values if any(t is not None for t in batch.true_values) else None
+    truths = None if batch.true_values.count(None) == n else batch.true_values
     ab = batch.enable_ab_testing
     need_ids = answers or ab or truths is not None
     ids = db.prediction_ids(request_id, range(n)) if need_ids else None

@@ -112,8 +112,8 @@ def _split_columns(split) -> Columns:
     columns, data = split.get("columns"), split["data"]
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise _bad("dataframe_split needs 'columns': the list of column names")
-    if not isinstance(data, list) or not all(
-            isinstance(row, list) and len(row) == len(columns) for row in data):
+    if not isinstance(data, list) or data and (  # C loops over the rows, no generator
+            set(map(type, data)) != {list} or set(map(len, data)) != {len(columns)}):
         raise _bad("dataframe_split 'data' must be a list of rows, one value per column")
     values = [list(c) for c in zip(*data, strict=True)] if data and columns else [
         [] for _ in columns]
