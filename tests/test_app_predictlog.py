@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.prediction_log import db, queries
+from app.prediction_log import db, queries, writer_lock
 from app.prediction_log.db import new_request_id, prediction_ids, split_id
 from tests.services import fresh_database, require_postgres
 
@@ -196,3 +196,51 @@ def test_postgres_write_stores_every_key_and_recovers_from_a_failed_write():
             _write_keys_and_recover(engine)
         finally:
             engine.dispose()
+
+
+def test_writes_queue_behind_the_writer_lock_and_none_is_lost(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    path = writer_lock.lock_path(engine)
+    assert path == str(tmp_path / "p.db") + writer_lock.SUFFIX
+    held, done = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with writer_lock.exclusive(engine):
+            held.set()
+            release.wait(10)
+
+    def writer():
+        db.write(engine, [_group(new_request_id(), 1)], [])
+        done.set()
+
+    threads = [threading.Thread(target=holder)]
+    threads[0].start()
+    assert held.wait(10)
+    threads.append(threading.Thread(target=writer))
+    threads[1].start()
+    assert not done.wait(0.3)  # the write waits for the lock (another thread, own descriptor)
+    release.set()
+    assert done.wait(10)
+    for t in threads:
+        t.join()
+    assert os.path.exists(path)
+
+    def many(n: int) -> None:
+        for _ in range(n):
+            db.write(engine, [_group(new_request_id(), 2)], [])
+
+    writers = [threading.Thread(target=many, args=(50,)) for _ in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    assert _count(engine, db.prediction_groups) == 1 + 4 * 50
+
+
+def test_no_writer_lock_without_a_database_file():
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        engine = db.make_engine(url)
+        assert writer_lock.lock_path(engine) is None
+        with writer_lock.exclusive(engine):  # nothing to take: the block just runs
+            pass

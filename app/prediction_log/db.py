@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from app.prediction_log import writer_lock
 from app.prediction_log.tables import (  # noqa: F401 (the tables are read as db.<name>)
     alert_deliveries,
     alerts,
@@ -122,12 +123,14 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
     raw = _own_connection(engine)
     statement = None
     try:
+        params = [(table, rows) for table, rows in ((prediction_groups, groups),
+                                                    (labels, label_rows)) if rows]
+        params = [(*_insert_sql(engine, table, tuple(rows[0])), rows) for table, rows in params]
         cur = raw.cursor()
-        for table, rows in ((prediction_groups, groups), (labels, label_rows)):
-            if rows:
-                statement, order = _insert_sql(engine, table, tuple(rows[0]))
+        with writer_lock.exclusive(engine):  # the other workers' writes queue in the kernel
+            for statement, order, rows in params:
                 cur.executemany(statement, [tuple(r.get(c) for c in order) for r in rows])
-        raw.commit()
+            raw.commit()
     except Exception as exc:
         _drop_own_connection(engine)
         if isinstance(exc, engine.dialect.loaded_dbapi.Error):
@@ -206,8 +209,9 @@ def checkpoint(engine: Engine, restart_frames: int = RESTART_FRAMES) -> tuple[in
             wait = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
             conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             try:
-                _busy, frames, copied = conn.exec_driver_sql(
-                    "PRAGMA wal_checkpoint(RESTART)").one()
+                with writer_lock.exclusive(engine):  # request writes wait in the kernel
+                    _busy, frames, copied = conn.exec_driver_sql(
+                        "PRAGMA wal_checkpoint(RESTART)").one()
             finally:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
     return int(frames), int(copied)
