@@ -53,13 +53,16 @@ class CaretflowFlask(Flask):
     every hook and view of every request; the answer never changes for a function.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_forms: dict = {}  # function -> what ensure_sync answered for it
+
     def ensure_sync(self, func):
         """``func``, or its synchronous wrapper for an ``async def`` (cached per function)."""
-        cache = self.__dict__.setdefault("_sync_forms", {})
         try:
-            return cache[func]
+            return self._sync_forms[func]
         except KeyError:
-            return cache.setdefault(func, super().ensure_sync(func))
+            return self._sync_forms.setdefault(func, super().ensure_sync(func))
         except TypeError:  # an unhashable callable: as Flask does
             return super().ensure_sync(func)
 

@@ -123,13 +123,12 @@ def write(engine: Engine, groups: list[dict], label_rows: list[dict]) -> None:
     raw = _own_connection(engine)
     statement = None
     try:
-        params = [(table, rows) for table, rows in ((prediction_groups, groups),
-                                                    (labels, label_rows)) if rows]
-        params = [(*_insert_sql(engine, table, tuple(rows[0])), rows) for table, rows in params]
+        inserts = [_insert_values(engine, table, rows) for table, rows in (
+            (prediction_groups, groups), (labels, label_rows)) if rows]
         cur = raw.cursor()
         with writer_lock.exclusive(engine):  # the other workers' writes queue in the kernel
-            for statement, order, rows in params:
-                cur.executemany(statement, [tuple(r.get(c) for c in order) for r in rows])
+            for statement, values in inserts:
+                cur.executemany(statement, values)
             raw.commit()
     except Exception as exc:
         _drop_own_connection(engine)
@@ -155,6 +154,12 @@ def _insert_sql(engine: Engine, table, keys: tuple[str, ...]) -> tuple[str, list
         compiled = table.insert().compile(dialect=engine.dialect, column_keys=list(keys))
         _INSERTS[cache_key] = (str(compiled), list(compiled.positiontup))
     return _INSERTS[cache_key]
+
+
+def _insert_values(engine: Engine, table, rows: list[dict]) -> tuple[str, list[tuple]]:
+    """The INSERT of ``rows`` into ``table`` and its parameters, one tuple per row."""
+    statement, order = _insert_sql(engine, table, tuple(rows[0]))
+    return statement, [tuple(r.get(c) for c in order) for r in rows]
 
 
 def _own_connection(engine: Engine):
