@@ -109,6 +109,7 @@ bench: setup
 	$(BIN)/python -m bench.ack_probe --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_batch --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.batch_phases --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.log_writers
 	$(BIN)/python -m bench.train_pipeline --profile quick
 	$(BIN)/python -m bench.train_pipeline --profile full
 	$(BIN)/python -m bench.scale_out --tracking-uri $(BENCH_URI)

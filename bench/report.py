@@ -45,6 +45,18 @@ def phases_section(phases: dict) -> str:
             + table(["stage", "p50 ms", "p90 ms"], rows))
 
 
+def writers_section(writers: dict) -> str:
+    """CPU per prediction-log write, per writer count and page size."""
+    rows = [[r["writers"], r["page_size"], r["cpu_us_per_write"], r["writes_per_s"]]
+            for r in writers["rows"]]
+    return ("One-record groups written through `db.write` by 1 and 2 processes into a new "
+            "SQLite log of each page size, checkpointed every second "
+            f"(`bench/log_writers.py`, {writers['seconds']} s a cell). A write that follows "
+            "another process's write reads its pages again:\n\n"
+            + table(["writer processes", "page size (bytes)", "CPU µs per write",
+                     "writes/s (all writers)"], rows))
+
+
 def training_section(train: list[dict]) -> str:
     """Per-step times and cached fractions."""
     summary = [[r["dataset"], r["profile"], r["first_run_seconds"], r["cached_rerun_seconds"],
@@ -100,6 +112,7 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
     cmp, floor = _read(results / "serve_compare.json"), _read(results / "serve_floor.json")
     batch, phases = _read(results / "serve_batch.json"), _read(results / "batch_phases.json")
     reg, probe = _read(results / "registry.json"), _read(results / "ack_probe.json")
+    writers = _read(results / "log_writers.json")
     train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
     parts = [header(cmp, reg), TARGETS_HEAD, analysis(cmp, train)]
     if reg:
@@ -117,6 +130,8 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
         parts += ["### In-process floor (no HTTP, one call)", floor_section(floor)]
     if cmp:
         parts += ["## 2. Cost of the prediction log", report_serving.log_cost(cmp)]
+    if writers:
+        parts += ["### One write, one or two writers", writers_section(writers)]
     if batch:
         report_plots.batch_curve(batch, img / "bench_batch_latency.png")
         parts += ["## 3. Latency vs batch size", "![batch](img/bench_batch_latency.png)",

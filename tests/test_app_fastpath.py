@@ -124,6 +124,29 @@ def test_without_numba_boosted_members_take_their_library_forms(models, monkeypa
     _same(model, fast, rows.iloc[:300])
 
 
+def test_transforms_skip_the_set_output_wrapper_only_where_it_is_a_no_op(models):
+    import sklearn
+    from sklearn.preprocessing import StandardScaler
+
+    from app.fastpath.pipeline import plain_transform
+
+    model, rows = models["ratings_blend"]
+    steps = [s for _, s in model.pipeline.steps[:-1] if hasattr(s, "transform")]
+    X = {c: rows[c].to_numpy() for c in rows.columns}
+    for step in steps:  # the real steps: the method itself, same output as through sklearn
+        plain = plain_transform(step)
+        assert plain.func is type(step).transform.__wrapped__
+        got, want = plain(X), step.transform(X)
+        assert type(got) is type(want)
+        X = want
+    scaler = StandardScaler().fit(np.arange(12.0).reshape(6, 2))
+    assert plain_transform(scaler).func is StandardScaler.transform.__wrapped__
+    with sklearn.config_context(transform_output="pandas"):  # asked for: sklearn's own call
+        assert plain_transform(scaler) == scaler.transform
+    assert plain_transform(scaler.set_output(transform="pandas")) == scaler.transform
+    assert hasattr(plain_transform(scaler)(np.ones((1, 2))), "columns")
+
+
 def test_a_wrong_final_form_serves_the_pipeline_as_logged(models, monkeypatch):
     model, rows = models["xgboost"]
     monkeypatch.setattr(members.XGBoostInplace, "__call__", lambda self, Z: np.full(

@@ -84,6 +84,12 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
          "--out", str(results / "serve_batch.json"), uri=uri)
     _bench("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
          "--out", str(results / "batch_phases.json"), uri=uri)
+    _bench("bench.log_writers", "--seconds", "0.3", "--page-sizes", "4096,1024",
+           "--out", str(results / "log_writers.json"))
+    writers = json.loads((results / "log_writers.json").read_text())["rows"]
+    assert [(r["writers"], r["page_size"]) for r in writers] == [
+        (1, 4096), (1, 1024), (2, 4096), (2, 1024)]
+    assert all(r["writes"] > 0 and r["cpu_us_per_write"] > 0 for r in writers)
     _bench("bench.worker_close", "--models", "churn", "--tools", "python", "--seconds", "0.5",
            "--rounds", "1", "--out", str(results / "worker_close.json"), uri=uri)
     workers = json.loads((results / "worker_close.json").read_text())
@@ -106,6 +112,7 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     assert {"log write (one transaction)", "whole request, log on (no HTTP)"} <= {
         r["phase"] for r in phases} and all(r["p50_ms"] > 0 for r in phases)
     assert "### Where a large batch spends its time" in page
+    assert "### One write, one or two writers" in page
     assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
                for n in ("throughput", "batch_latency", "training"))
 

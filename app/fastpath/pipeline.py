@@ -1,6 +1,7 @@
 """A logged pipeline with its final estimator replaced by a verified fast form.
 
-The pipeline's own transforms run as they are (they are already column-wise numpy); the
+The pipeline's own transforms run as they are (they are already column-wise numpy), minus
+scikit-learn's ``set_output`` wrapper where it would hand their output back unchanged; the
 final estimator answers through its fast form (``app.fastpath.members``). The whole model
 is used only after it reproduced the pipeline's own output, threshold, calibration and
 interval included, on probe rows of every size that takes another code path; otherwise the
@@ -10,15 +11,36 @@ model's ``predict_details`` serves as logged.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 
 import numpy as np
+import sklearn
+from sklearn.utils._set_output import _wrap_method_output
 
 from app.fastpath.forest import LEVELWISE_MAX_ROWS, PARALLEL_MIN_ROWS, chunks, pool
 from app.fastpath.members import ATOL, RTOL, checked, describe, is_classifier, reproduces
 
 log = logging.getLogger(__name__)
 PROBE_ROWS = 2 * PARALLEL_MIN_ROWS + 1  # enough to take every multi-threaded path
+_SET_OUTPUT_CODE = _wrap_method_output(len, "transform").__code__  # of every such wrapper
+
+
+def plain_transform(step):
+    """``step.transform``, without scikit-learn's ``set_output`` wrapper when it is a no-op.
+
+    The wrapper reads the output configuration on every call and, under the default
+    configuration (numpy out, neither the step nor the process asked for pandas or
+    polars), returns the method's own output. Under that configuration the method itself
+    is returned; otherwise, or for a method without the wrapper, ``step.transform``.
+    """
+    method = getattr(type(step), "transform", None)
+    inner = getattr(method, "__wrapped__", None)
+    configured = getattr(step, "_sklearn_output_config", {}).get("transform", "default")
+    if (inner is None or getattr(method, "__code__", None) is not _SET_OUTPUT_CODE
+            or configured != "default" or sklearn.get_config()["transform_output"] != "default"):
+        return step.transform
+    return functools.partial(inner, step)
 
 
 def probe_columns(schema: dict, n: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
@@ -72,7 +94,7 @@ class FastPipeline:
         steps = list(pipeline.steps)
         final = steps[-1][1]
         # Resamplers (SMOTE) only act during fit; everything else with transform() runs.
-        self.transforms = [s for _, s in steps[:-1] if hasattr(s, "transform")]
+        self.transforms = [plain_transform(s) for _, s in steps[:-1] if hasattr(s, "transform")]
         self.n_features = getattr(final, "n_features_in_", None)
         self.classifier = is_classifier(final)
         Z = self._features(probe)
@@ -87,8 +109,8 @@ class FastPipeline:
             raise TypeError(f"the fast form of {type(final).__name__} disagrees with it")
 
     def _features(self, X) -> np.ndarray | None:
-        for step in self.transforms:
-            X = step.transform(X)
+        for transform in self.transforms:
+            X = transform(X)
         X = np.asarray(X, dtype=float)
         ok = (X.ndim == 2 and self.n_features in (None, X.shape[1])
               and np.isfinite(X).all())

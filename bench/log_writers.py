@@ -1,0 +1,112 @@
+"""What one prediction-log write costs when several workers write, per SQLite page size.
+
+Each gunicorn worker writes its requests' groups through ``app.prediction_log.db.write``.
+When another process wrote since, SQLite drops its page cache and reads the pages of the
+write again, so a write costs more with two writers than with one, and the cost follows
+the page size. Here 1 and 2 writer processes (2 is the server's default) write one-record
+groups of real rows into a new database of each page size, with a passive checkpoint
+every second (the server's background checkpoint); each reports its CPU time per write.
+
+    python -m bench.log_writers [--seconds 3] [--page-sizes 4096,1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from bench import payloads
+
+log = logging.getLogger("bench.log_writers")
+RESULTS = Path(__file__).parent / "results"
+
+
+def _group(inputs: str, outputs: str) -> dict:
+    from app.prediction_log import db
+
+    return {"request_id": db.new_request_id(), "arm": "default", "created_at": time.time(),
+            "model_name": "churn", "model_version": "1", "version_name": "bench",
+            "size": 1, "positions": None, "routing": None, "inputs": inputs,
+            "outputs": outputs}
+
+
+def _writer(url: str, page: int, seconds: float, inputs: str, outputs: str, start, out) -> None:
+    """One writer process: write until ``seconds`` pass; CPU µs and count to ``out``."""
+    from app.prediction_log import db
+
+    db.PAGE_BYTES = page  # the size only applies to a new file (the first writer makes it)
+    engine = db.make_engine(url, autocheckpoint=False)
+    db.write(engine, [_group(inputs, outputs)], [])
+    start.wait()
+    cpu, n, end = time.thread_time(), 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        db.write(engine, [_group(inputs, outputs)], [])
+        n += 1
+    out.put((time.thread_time() - cpu, n))
+
+
+def measure(page: int, writers: int, seconds: float, workdir: Path) -> dict:
+    """CPU per write and writes per second of ``writers`` processes on a new database."""
+    from app.prediction_log import db
+
+    row = payloads.records(1, seed=page + writers)[0]
+    inputs = orjson.dumps({k: [v] for k, v in row.items()}).decode()
+    outputs = orjson.dumps({"prediction": [1], "probability": [0.71]}).decode()
+    url = f"sqlite:///{workdir / f'log-{page}-{writers}.db'}"
+    db.PAGE_BYTES = page
+    engine = db.make_engine(url, autocheckpoint=False)  # made here, at this page size
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, page, seconds, inputs, outputs, start, out))
+             for _ in range(writers)]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # every writer has its engine (spawn imports take a moment)
+    start.set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(1.0)
+        db.checkpoint(engine)
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    with engine.connect() as conn:
+        got = conn.exec_driver_sql("PRAGMA page_size").scalar()
+    engine.dispose()
+    cpu, n = sum(r[0] for r in results), sum(r[1] for r in results)
+    return {"page_size": int(got), "writers": writers, "writes": n,
+            "cpu_us_per_write": round(cpu / max(n, 1) * 1e6, 1),
+            "writes_per_s": round(n / seconds, 1)}
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--page-sizes", default="4096,1024")
+    parser.add_argument("--writers", default="1,2")
+    parser.add_argument("--out", type=Path, default=RESULTS / "log_writers.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="caretflow-logw-") as tmp:
+        for writers in map(int, args.writers.split(",")):
+            for page in map(int, args.page_sizes.split(",")):
+                rows.append(measure(page, writers, args.seconds, Path(tmp)))
+                log.info("page %5d, %d writer(s): %7.1f us CPU per write, %8.1f writes/s",
+                         rows[-1]["page_size"], writers, rows[-1]["cpu_us_per_write"],
+                         rows[-1]["writes_per_s"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"seconds": args.seconds, "rows": rows}, indent=2))
+    log.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    main()
