@@ -83,42 +83,38 @@ class Columns:
 
 
 def _numeric(values: list, spec: dict) -> list | None:
-    """The column as pydantic would store it, or None when pydantic must decide."""
+    """The column as pydantic would store it, or None when pydantic must decide.
+
+    Every value a finite float, or an int within int64, within the spec's bounds. A short
+    column is checked in Python (no array to make), a longer one as a numpy array; both
+    compare only the column's lowest and highest values with the bounds.
+    """
     types = set(map(type, values))
-    if spec["type"] == "int" and types != {int} or not types <= _NUMBER:
+    integer = spec["type"] == "int"
+    if integer and types != {int} or not types <= _NUMBER:
         return None
-    if len(values) <= SCALAR_MAX_ROWS:  # the same checks value by value (no array to make)
-        return _numeric_scalars(values, spec, types)
-    if spec["type"] == "int":
+    if not values:  # an empty float column (an empty int one has no int type)
+        return values
+    try:
+        numbers = values if integer or types == {float} else [float(v) for v in values]
+    except OverflowError:  # an int no float can hold (CSV can carry one)
+        return None
+    if len(values) <= SCALAR_MAX_ROWS:
+        if not integer and not all(map(math.isfinite, numbers)):
+            return None
+        lowest, highest = min(numbers), max(numbers)
+    else:
         try:
-            arr = np.array(values, dtype=np.int64)
-        except OverflowError:
+            arr = np.array(numbers, dtype=np.int64 if integer else np.float64)
+        except OverflowError:  # an int beyond int64
             return None
-    else:
-        arr = np.array(values, dtype=np.float64)
-        if not np.isfinite(arr).all():
+        if not integer and not np.isfinite(arr).all():
             return None
-    if spec.get("min") is not None and not (arr >= spec["min"]).all():
-        return None
-    if spec.get("max") is not None and not (arr <= spec["max"]).all():
-        return None
-    return values if spec["type"] == "int" or types == {float} else arr.tolist()
-
-
-def _numeric_scalars(values: list, spec: dict, types: set) -> list | None:
-    """``_numeric`` of a short column: int64 range, finiteness and bounds per value."""
-    if spec["type"] == "int":
-        numbers = values
-        if not all(_INT64[0] <= v <= _INT64[1] for v in numbers):
-            return None
-    else:
-        numbers = values if types == {float} else [float(v) for v in values]
-        if not all(map(math.isfinite, numbers)):
-            return None
+        lowest, highest = arr.min(), arr.max()
     low, high = spec.get("min"), spec.get("max")
-    if low is not None and not all(v >= low for v in numbers):
+    if integer and not _INT64[0] <= lowest <= highest <= _INT64[1]:
         return None
-    if high is not None and not all(v <= high for v in numbers):
+    if low is not None and lowest < low or high is not None and highest > high:
         return None
     return numbers
 

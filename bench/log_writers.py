@@ -6,8 +6,11 @@ write again, so a write costs more with two writers than with one, and the cost 
 the page size. Here 1 and 2 writer processes (2 is the server's default) write one-record
 groups of real rows into a new database of each page size, with a passive checkpoint
 every second (the server's background checkpoint); each reports its CPU time per write.
+Small pages cost a large group more: one writer also writes the group of a
+``--batch``-record request (its inputs and outputs as JSON, in overflow pages), timed per
+write.
 
-    python -m bench.log_writers [--seconds 3] [--page-sizes 4096,1024]
+    python -m bench.log_writers [--seconds 3] [--page-sizes 4096,1024] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import argparse
 import json
 import logging
 import multiprocessing
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
-from bench import payloads
+from bench import machine, payloads
 
 log = logging.getLogger("bench.log_writers")
 RESULTS = Path(__file__).parent / "results"
@@ -37,11 +41,45 @@ def _group(inputs: str, outputs: str) -> dict:
             "outputs": outputs}
 
 
-def _writer(url: str, page: int, seconds: float, inputs: str, outputs: str, start, out) -> None:
+def new_database(path: Path, page: int) -> str:
+    """A new WAL database file of ``page``-byte pages (the log's engine keeps its page size)."""
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA page_size={page}")
+    conn.execute("PRAGMA journal_mode=WAL")  # the first write: the file takes the size
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def _columns_json(n: int, seed: int) -> tuple[str, str]:
+    """A group's inputs (``n`` real rows as columns) and classifier outputs, as JSON."""
+    rows = payloads.records(n, seed=seed)
+    inputs = orjson.dumps({k: [r[k] for r in rows] for k in rows[0]}).decode()
+    return inputs, orjson.dumps({"prediction": [1] * n, "probability": [0.71] * n}).decode()
+
+
+def large_group(page: int, n: int, writes: int, workdir: Path) -> dict:
+    """p50 wall time of one writer's ``n``-record group writes into a new database."""
+    from app.prediction_log import db
+
+    inputs, outputs = _columns_json(n, seed=n)
+    engine = db.make_engine(new_database(workdir / f"large-{page}.db", page),
+                            autocheckpoint=False)
+    times = []
+    for i in range(writes):
+        t = time.perf_counter()
+        db.write(engine, [{**_group(inputs, outputs), "size": n}], [])
+        times.append(time.perf_counter() - t)
+        if i % 50 == 49:  # the WAL copied back, as the background checkpoint does
+            db.checkpoint(engine)
+    engine.dispose()
+    return {"page_size": page, "records": n, "bytes": len(inputs) + len(outputs),
+            "writes": writes, "p50_ms": round(sorted(times)[len(times) // 2] * 1e3, 3)}
+
+
+def _writer(url: str, seconds: float, inputs: str, outputs: str, start, out) -> None:
     """One writer process: write until ``seconds`` pass; CPU µs and count to ``out``."""
     from app.prediction_log import db
 
-    db.PAGE_BYTES = page  # the size only applies to a new file (the first writer makes it)
     engine = db.make_engine(url, autocheckpoint=False)
     db.write(engine, [_group(inputs, outputs)], [])
     start.wait()
@@ -56,15 +94,12 @@ def measure(page: int, writers: int, seconds: float, workdir: Path) -> dict:
     """CPU per write and writes per second of ``writers`` processes on a new database."""
     from app.prediction_log import db
 
-    row = payloads.records(1, seed=page + writers)[0]
-    inputs = orjson.dumps({k: [v] for k, v in row.items()}).decode()
-    outputs = orjson.dumps({"prediction": [1], "probability": [0.71]}).decode()
-    url = f"sqlite:///{workdir / f'log-{page}-{writers}.db'}"
-    db.PAGE_BYTES = page
-    engine = db.make_engine(url, autocheckpoint=False)  # made here, at this page size
+    inputs, outputs = _columns_json(1, seed=page + writers)
+    url = new_database(workdir / f"log-{page}-{writers}.db", page)
+    engine = db.make_engine(url, autocheckpoint=False)
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(url, page, seconds, inputs, outputs, start, out))
+    procs = [ctx.Process(target=_writer, args=(url, seconds, inputs, outputs, start, out))
              for _ in range(writers)]
     for p in procs:
         p.start()
@@ -92,19 +127,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--page-sizes", default="4096,1024")
     parser.add_argument("--writers", default="1,2")
+    parser.add_argument("--batch", type=int, default=1000, help="records of the large group")
+    parser.add_argument("--large-writes", type=int, default=300)
     parser.add_argument("--out", type=Path, default=RESULTS / "log_writers.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    rows = []
+    rows, large, pages = [], [], [int(p) for p in args.page_sizes.split(",")]
+    facts = machine.facts()
     with tempfile.TemporaryDirectory(prefix="caretflow-logw-") as tmp:
         for writers in map(int, args.writers.split(",")):
-            for page in map(int, args.page_sizes.split(",")):
+            for page in pages:
                 rows.append(measure(page, writers, args.seconds, Path(tmp)))
                 log.info("page %5d, %d writer(s): %7.1f us CPU per write, %8.1f writes/s",
                          rows[-1]["page_size"], writers, rows[-1]["cpu_us_per_write"],
                          rows[-1]["writes_per_s"])
+        for page in pages:
+            large.append(large_group(page, args.batch, args.large_writes, Path(tmp)))
+            log.info("page %5d, one %d-record group (%d bytes): p50 %.3f ms", page,
+                     args.batch, large[-1]["bytes"], large[-1]["p50_ms"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seconds": args.seconds, "rows": rows}, indent=2))
+    args.out.write_text(json.dumps({"seconds": args.seconds, "machine": facts, "rows": rows,
+                                    "large": large}, indent=2))
     log.info("wrote %s", args.out)
 
 

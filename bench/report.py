@@ -46,15 +46,20 @@ def phases_section(phases: dict) -> str:
 
 
 def writers_section(writers: dict) -> str:
-    """CPU per prediction-log write, per writer count and page size."""
+    """CPU per prediction-log write, per writer count and page size; a large group's write."""
     rows = [[r["writers"], r["page_size"], r["cpu_us_per_write"], r["writes_per_s"]]
             for r in writers["rows"]]
+    run = writers["machine"]
+    large = [[r["page_size"], r["records"], r["bytes"], r["p50_ms"]] for r in writers["large"]]
     return ("One-record groups written through `db.write` by 1 and 2 processes into a new "
             "SQLite log of each page size, checkpointed every second "
-            f"(`bench/log_writers.py`, {writers['seconds']} s a cell). A write that follows "
-            "another process's write reads its pages again:\n\n"
+            f"(`bench/log_writers.py`, {writers['seconds']} s a cell; run {run['at']}, commit "
+            f"`{run['commit']}`, load {run['load']}). A write that follows another "
+            "process's write reads its pages again:\n\n"
             + table(["writer processes", "page size (bytes)", "CPU µs per write",
-                     "writes/s (all writers)"], rows))
+                     "writes/s (all writers)"], rows)
+            + "\n\nOne writer, one large group (its JSON in overflow pages):\n\n"
+            + table(["page size (bytes)", "records", "JSON bytes", "p50 ms per write"], large))
 
 
 def training_section(train: list[dict]) -> str:

@@ -85,11 +85,13 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     _bench("bench.batch_phases", "--rows", "300", "--seconds", "0.05",
          "--out", str(results / "batch_phases.json"), uri=uri)
     _bench("bench.log_writers", "--seconds", "0.3", "--page-sizes", "4096,1024",
-           "--out", str(results / "log_writers.json"))
-    writers = json.loads((results / "log_writers.json").read_text())["rows"]
-    assert [(r["writers"], r["page_size"]) for r in writers] == [
+           "--batch", "50", "--large-writes", "20", "--out", str(results / "log_writers.json"))
+    writers = json.loads((results / "log_writers.json").read_text())
+    assert [(r["writers"], r["page_size"]) for r in writers["rows"]] == [
         (1, 4096), (1, 1024), (2, 4096), (2, 1024)]
-    assert all(r["writes"] > 0 and r["cpu_us_per_write"] > 0 for r in writers)
+    assert all(r["writes"] > 0 and r["cpu_us_per_write"] > 0 for r in writers["rows"])
+    assert [(r["page_size"], r["records"]) for r in writers["large"]] == [(4096, 50), (1024, 50)]
+    assert all(r["p50_ms"] > 0 for r in writers["large"]) and writers["machine"]["commit"]
     _bench("bench.worker_close", "--models", "churn", "--tools", "python", "--seconds", "0.5",
            "--rounds", "1", "--out", str(results / "worker_close.json"), uri=uri)
     workers = json.loads((results / "worker_close.json").read_text())

@@ -30,14 +30,9 @@ from app.prediction_log.tables import (  # noqa: F401 (the tables are read as db
 )
 
 _ID = re.compile(r"[0-9a-f]{32}")
-RESTART_FRAMES = 1000  # WAL frames (pages) a background checkpoint lets pile up
+RESTART_FRAMES = 1000  # WAL frames (4 kB pages) a background checkpoint lets pile up
 RESTART_WAIT_MS = 10  # how long that checkpoint may wait, holding writers off, for others
 WAL_LIMIT_BYTES = 64 << 20  # the WAL file is trimmed to this when it starts over
-# Page size of a new SQLite log. Each request write follows the other workers' writes, so
-# SQLite drops its page cache and reads the pages it needs again: smaller pages, fewer bytes
-# (``bench/log_writers.py`` measures two writer processes at both sizes). An existing
-# database keeps the page size it was made with.
-PAGE_BYTES = 1024
 
 
 def new_request_id() -> str:
@@ -65,7 +60,6 @@ def _sqlite_pragmas(busy_ms: int, autocheckpoint: bool):
     def apply(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cur.execute(f"PRAGMA page_size={PAGE_BYTES}")  # before WAL: only a new file takes it
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
@@ -79,9 +73,8 @@ def _sqlite_pragmas(busy_ms: int, autocheckpoint: bool):
 def make_engine(url: str, busy_timeout: float = 10.0, autocheckpoint: bool = True) -> Engine:
     """Engine for ``url``: a locked/busy database is waited for ``busy_timeout`` seconds.
 
-    SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and, when new, pages of
-    ``PAGE_BYTES``; PostgreSQL gets the same bound as ``lock_timeout`` (a locked table
-    fails fast instead of hanging a worker).
+    SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout; PostgreSQL gets the same
+    bound as ``lock_timeout`` (a locked table fails fast instead of hanging a worker).
     Past the bound the write raises ``OperationalError``, answered as 503 (nothing written).
 
     Args:
