@@ -95,22 +95,20 @@ def _numeric(values: list, spec: dict) -> list | None:
         return None
     if not values:  # an empty float column (an empty int one has no int type)
         return values
-    try:
-        numbers = values if integer or types == {float} else [float(v) for v in values]
-    except OverflowError:  # an int no float can hold (CSV can carry one)
+    same = integer or types == {float}  # else ints in a float column: stored as floats
+    try:  # OverflowError: an int beyond int64, or one no float can hold (CSV can carry one)
+        if len(values) <= SCALAR_MAX_ROWS:
+            numbers = values if same else [float(v) for v in values]
+            if not integer and not all(map(math.isfinite, numbers)):
+                return None
+            lowest, highest = min(numbers), max(numbers)
+        else:
+            arr = np.array(values, dtype=np.int64 if integer else np.float64)
+            if not integer and not np.isfinite(arr).all():
+                return None
+            numbers, lowest, highest = values if same else arr.tolist(), arr.min(), arr.max()
+    except OverflowError:
         return None
-    if len(values) <= SCALAR_MAX_ROWS:
-        if not integer and not all(map(math.isfinite, numbers)):
-            return None
-        lowest, highest = min(numbers), max(numbers)
-    else:
-        try:
-            arr = np.array(numbers, dtype=np.int64 if integer else np.float64)
-        except OverflowError:  # an int beyond int64
-            return None
-        if not integer and not np.isfinite(arr).all():
-            return None
-        lowest, highest = arr.min(), arr.max()
     low, high = spec.get("min"), spec.get("max")
     if integer and not _INT64[0] <= lowest <= highest <= _INT64[1]:
         return None
