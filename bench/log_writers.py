@@ -6,9 +6,8 @@ write again, so a write costs more with two writers than with one, and the cost 
 the page size. Here 1 and 2 writer processes (2 is the server's default) write one-record
 groups of real rows into a new database of each page size, with a passive checkpoint
 every second (the server's background checkpoint); each reports its CPU time per write.
-Small pages cost a large group more: one writer also writes the group of a
-``--batch``-record request (its inputs and outputs as JSON, in overflow pages), timed per
-write.
+One writer also writes the group of a ``--batch``-record request (its inputs and outputs
+as JSON, in overflow pages), timed per write.
 
     python -m bench.log_writers [--seconds 3] [--page-sizes 4096,1024] [--batch 1000]
 """
@@ -16,6 +15,7 @@ write.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import multiprocessing
@@ -27,17 +27,18 @@ from pathlib import Path
 import orjson
 
 from bench import machine, payloads
+from bench.serve_floor import time_call
 
 log = logging.getLogger("bench.log_writers")
 RESULTS = Path(__file__).parent / "results"
 
 
-def _group(inputs: str, outputs: str) -> dict:
+def _group(inputs: str, outputs: str, size: int = 1) -> dict:
     from app.prediction_log import db
 
     return {"request_id": db.new_request_id(), "arm": "default", "created_at": time.time(),
             "model_name": "churn", "model_version": "1", "version_name": "bench",
-            "size": 1, "positions": None, "routing": None, "inputs": inputs,
+            "size": size, "positions": None, "routing": None, "inputs": inputs,
             "outputs": outputs}
 
 
@@ -64,24 +65,26 @@ def large_group(page: int, n: int, writes: int, workdir: Path) -> dict:
     inputs, outputs = _columns_json(n, seed=n)
     engine = db.make_engine(new_database(workdir / f"large-{page}.db", page),
                             autocheckpoint=False)
-    times = []
-    for i in range(writes):
-        t = time.perf_counter()
-        db.write(engine, [{**_group(inputs, outputs), "size": n}], [])
-        times.append(time.perf_counter() - t)
-        if i % 50 == 49:  # the WAL copied back, as the background checkpoint does
+    calls = itertools.count(1)
+
+    def write() -> None:
+        db.write(engine, [_group(inputs, outputs, n)], [])
+        if next(calls) % 50 == 0:  # the WAL copied back, as the background checkpoint does
             db.checkpoint(engine)
+
+    timed = time_call(write, min_seconds=600.0, max_calls=writes)  # ``writes`` calls
     engine.dispose()
     return {"page_size": page, "records": n, "bytes": len(inputs) + len(outputs),
-            "writes": writes, "p50_ms": round(sorted(times)[len(times) // 2] * 1e3, 3)}
+            "writes": timed["calls"], "p50_ms": timed["p50_ms"]}
 
 
 def _writer(url: str, seconds: float, inputs: str, outputs: str, start, out) -> None:
-    """One writer process: write until ``seconds`` pass; CPU µs and count to ``out``."""
+    """One writer process: ready, then write until ``seconds`` pass; CPU s and count to ``out``."""
     from app.prediction_log import db
 
     engine = db.make_engine(url, autocheckpoint=False)
     db.write(engine, [_group(inputs, outputs)], [])
+    out.put("ready")
     start.wait()
     cpu, n, end = time.thread_time(), 0, time.monotonic() + seconds
     while time.monotonic() < end:
@@ -103,7 +106,8 @@ def measure(page: int, writers: int, seconds: float, workdir: Path) -> dict:
              for _ in range(writers)]
     for p in procs:
         p.start()
-    time.sleep(1.0)  # every writer has its engine (spawn imports take a moment)
+    for _ in procs:  # every writer has its engine and wrote once
+        out.get(timeout=120)  # "ready" (a writer that failed to start: queue.Empty)
     start.set()
     end = time.monotonic() + seconds
     while time.monotonic() < end:

@@ -15,8 +15,7 @@ import functools
 import logging
 
 import numpy as np
-import sklearn
-from sklearn.utils._set_output import _wrap_method_output
+from sklearn.utils._set_output import _get_output_config, _wrap_method_output
 
 from app.fastpath.forest import LEVELWISE_MAX_ROWS, PARALLEL_MIN_ROWS, chunks, pool
 from app.fastpath.members import ATOL, RTOL, checked, describe, is_classifier, reproduces
@@ -29,18 +28,16 @@ _SET_OUTPUT_CODE = _wrap_method_output(len, "transform").__code__  # of every su
 def plain_transform(step):
     """``step.transform``, without scikit-learn's ``set_output`` wrapper when it is a no-op.
 
-    The wrapper reads the output configuration on every call and, under the default
-    configuration (numpy out, neither the step nor the process asked for pandas or
-    polars), returns the method's own output. Under that configuration the method itself
-    is returned; otherwise, or for a method without the wrapper, ``step.transform``.
+    The wrapper reads the output configuration on every call and, when the step's
+    configuration (its own ``set_output``, else the process's) is the default one, returns
+    the method's own output. Then the method itself is returned; otherwise, or for a method
+    without the wrapper, ``step.transform``.
     """
     method = getattr(type(step), "transform", None)
-    inner = getattr(method, "__wrapped__", None)
-    configured = getattr(step, "_sklearn_output_config", {}).get("transform", "default")
-    if (inner is None or getattr(method, "__code__", None) is not _SET_OUTPUT_CODE
-            or configured != "default" or sklearn.get_config()["transform_output"] != "default"):
+    if (getattr(method, "__code__", None) is not _SET_OUTPUT_CODE
+            or _get_output_config("transform", step)["dense"] != "default"):
         return step.transform
-    return functools.partial(inner, step)
+    return functools.partial(method.__wrapped__, step)
 
 
 def probe_columns(schema: dict, n: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
