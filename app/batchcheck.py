@@ -11,7 +11,7 @@ batch are exactly pydantic's.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,17 +30,24 @@ class Batch:
         true_values: inline ``true_value`` per record (None where absent).
         version_name: the requested version, or None.
         enable_ab_testing: route between champion and challenger.
+        arrays: numpy arrays of some columns, made while validating them (``array``).
     """
 
     columns: dict[str, list]
     true_values: list
     version_name: str | None
     enable_ab_testing: bool
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         """Number of records."""
         return len(self.true_values)
+
+    def array(self, name: str) -> np.ndarray:
+        """Column ``name`` as ``np.asarray`` makes it (the array validation made, if any)."""
+        made = self.arrays.get(name)
+        return np.asarray(self.columns[name]) if made is None else made
 
     @classmethod
     def from_records(cls, records: list, names: list[str], version_name: str | None,
@@ -82,23 +89,24 @@ class Columns:
                 for row in zip(*self.values, strict=True)]
 
 
-def _numeric(values: list, spec: dict) -> list | None:
-    """The column as pydantic would store it, or None when pydantic must decide.
+def _numeric(values: list, spec: dict) -> tuple[list, np.ndarray | None] | None:
+    """The column as pydantic would store it and its array, or None when pydantic must decide.
 
     Every value a finite float, or an int within int64, within the spec's bounds. A short
-    column is checked in Python (no array to make), a longer one as a numpy array; both
-    compare only the column's lowest and highest values with the bounds.
+    column is checked in Python (no array to make: None in its place), a longer one as a
+    numpy array (the one ``np.asarray`` makes of the stored column); both compare only the
+    column's lowest and highest values with the bounds.
     """
     types = set(map(type, values))
     integer = spec["type"] == "int"
     if integer and types != {int} or not types <= _NUMBER:
         return None
     if not values:  # an empty float column (an empty int one has no int type)
-        return values
+        return values, None
     same = integer or types == {float}  # else ints in a float column: stored as floats
     try:  # OverflowError: an int beyond int64, or one no float can hold (CSV can carry one)
         if len(values) <= SCALAR_MAX_ROWS:
-            numbers = values if same else [float(v) for v in values]
+            numbers, arr = values if same else [float(v) for v in values], None
             if not integer and not all(map(math.isfinite, numbers)):
                 return None
             lowest, highest = min(numbers), max(numbers)
@@ -114,7 +122,7 @@ def _numeric(values: list, spec: dict) -> list | None:
         return None
     if low is not None and lowest < low or high is not None and highest > high:
         return None
-    return numbers
+    return numbers, arr
 
 
 def _identifier(values: list) -> bool:
@@ -200,7 +208,7 @@ class BatchChecker:
         if type(ab) is not bool or not (version is None or (
                 type(version) is str and 1 <= len(version) <= 100)):
             return None
-        out = {}
+        out, arrays = {}, {}
         for name, spec in self.schema.items():
             values = columns.get(name)
             if type(values) is not list or not values:
@@ -208,8 +216,10 @@ class BatchChecker:
             if spec["type"] == "category":
                 ok = set(map(type, values)) == {str} and set(values) <= self.categories[name]
             else:
-                values = _numeric(values, spec)
-                ok = values is not None
+                checked = _numeric(values, spec)
+                ok = checked is not None
+                if ok:
+                    values, arrays[name] = checked
             if not ok:
                 return None
             out[name] = values
@@ -227,4 +237,5 @@ class BatchChecker:
         truths = _truth(truths, self.task, self.target_range)
         if truths is None:
             return None
-        return Batch({name: out[name] for name in self.keep}, truths, version, ab)
+        return Batch({name: out[name] for name in self.keep}, truths, version, ab,
+                     {name: a for name, a in arrays.items() if a is not None})

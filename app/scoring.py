@@ -68,27 +68,30 @@ def _score(served: Served, arm: str, features: dict[str, np.ndarray]) -> dict:
     telemetry.child(tel.predict_latency, served.version, arm).observe(
         time.perf_counter() - start)
     telemetry.child(tel.predictions, served.version, arm).inc(n)
-    out = {k: np.asarray(v).tolist() for k, v in details.items()}
-    if served.contract["task"] == "classification":
-        out["prediction"] = [int(p) for p in out["prediction"]]
-    return out
+    arrays = {k: np.asarray(v) for k, v in details.items()}
+    if served.contract["task"] == "classification":  # class labels as ints, not floats
+        arrays["prediction"] = arrays["prediction"].astype(np.int64)
+    return {k: v.tolist() for k, v in arrays.items()}
 
 
 def _answers(served: Served, arm: str, ids: list[str], out: dict) -> list[dict]:
-    head, contract = (served.version, served.version_name, arm), served.contract
+    """One answer per record: a copy of the group's common fields with its own ones set."""
+    contract = served.contract
+    common = {"prediction": None, "prediction_id": None, "model_version": served.version,
+              "version_name": served.version_name, "arm": arm}
     if contract["task"] == "classification":
-        cut = threshold(contract)
-        answers = [{"prediction": p, "prediction_id": i, "model_version": head[0],
-                    "version_name": head[1], "arm": head[2], "probability": q,
-                    "threshold": cut}
-                   for p, i, q in zip(out["prediction"], ids, out["probability"], strict=True)]
+        common.update(probability=None, threshold=threshold(contract))
+        second, seconds = "probability", out["probability"]
     else:
         level = interval_level(contract)
-        answers = [{"prediction": p, "prediction_id": i, "model_version": head[0],
-                    "version_name": head[1], "arm": head[2],
-                    "interval": {"lower": lo, "upper": hi, "level": level}}
-                   for p, i, lo, hi in zip(out["prediction"], ids, out["lower"], out["upper"],
-                                           strict=True)]
+        second, seconds = "interval", [{"lower": lo, "upper": hi, "level": level}
+                                       for lo, hi in zip(out["lower"], out["upper"],
+                                                         strict=True)]
+    answers = []
+    for p, i, v in zip(out["prediction"], ids, seconds, strict=True):
+        answer = common.copy()
+        answer["prediction"], answer["prediction_id"], answer[second] = p, i, v
+        answers.append(answer)
     if "cold_start" in out:
         for answer, cold in zip(answers, out["cold_start"], strict=True):
             answer["cold_start"] = cold
@@ -155,7 +158,7 @@ def _scored(st: State, batch: Batch, answers: bool) -> list:
     if ab:
         keys = ids if routing is None else [r or i for r, i in zip(routing, ids, strict=True)]
     groups = route(st, keys, pick_version(st, batch.version_name), ab)
-    arrays = {name: np.asarray(batch.columns[name]) for name in names}
+    arrays = {name: batch.array(name) for name in names}
     result: list = [None] * n
     logged, label_rows, feedback = [], [], []
     for served, arm, idx in groups:

@@ -58,12 +58,12 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
             parsed = orjson.loads(body)
             batch = _checker(st).check(parsed)
             names = st.requests.features
-            arrays = {k: np.asarray(batch.columns[k]) for k in names}
+            arrays = {k: batch.array(k) for k in names}
             served = st.store.default
             plain = load_model(f"models:/{st.store.name}/{served.version}")
             timed("parse JSON (orjson)", lambda: orjson.loads(body))
             timed("validate (column-wise)", lambda: _checker(st).check(parsed))
-            timed("columns as arrays", lambda: {k: np.asarray(batch.columns[k]) for k in names})
+            timed("columns as arrays", lambda: {k: batch.array(k) for k in names})
             details = served.model.predict_details(arrays)
             values = {k: np.asarray(v).tolist() for k, v in details.items()}
             inputs = {k: batch.columns[k] for k in names}

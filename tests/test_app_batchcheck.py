@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -68,6 +69,18 @@ def test_good_batches_match_pydantic(setup, changes, n):
             else:  # accepted but never used (an id column that is not the routing key)
                 continue
             assert got == value and type(got) is type(value), name
+
+
+@pytest.mark.parametrize("n", [50, 3])
+def test_column_arrays_are_the_ones_numpy_makes_of_the_columns(setup, n):
+    checker, _ = setup
+    batch = checker.check(_batch(n))
+    assert bool(batch.arrays) == (n > 3)  # long numeric columns hand over their arrays
+    assert "Balance" in batch.arrays or n == 3  # a float column sent partly as ints
+    for name, values in batch.columns.items():
+        want, got = np.asarray(values), batch.array(name)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert np.array_equal(got, want), name
 
 
 @pytest.mark.parametrize("n", [50, 3])

@@ -35,6 +35,10 @@ def test_ids_are_unique_hex_grow_with_time_and_split_back():
     ids = prediction_ids(later, range(65536))
     assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") for i in ids)
     assert split_id(ids[0]) == (later, 0) and split_id(ids[-1]) == (later, 65535)
+    assert prediction_ids(later, [7, 300, 2]) == [ids[7], ids[300], ids[2]]
+    assert ids[300] == f"{later}012c"
+    with pytest.raises(IndexError):  # a position a prediction id has no digits for
+        prediction_ids(later, [65536])
     for bad in ("", "x" * 32, ids[0][:31], ids[0] + "0", ids[0].upper(), 42, None):
         assert split_id(bad) is None
 

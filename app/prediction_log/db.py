@@ -6,6 +6,7 @@ Its tables live in ``app.prediction_log.tables`` (re-exported here), its queries
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import threading
@@ -44,9 +45,19 @@ def new_request_id() -> str:
     return f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}{secrets.token_hex(8)}"
 
 
+@functools.cache
+def _positions() -> tuple[str, ...]:
+    """The 4 hex digits of every record position (0 to 65535: ``MAX_BATCH``'s range)."""
+    return tuple(f"{p:04x}" for p in range(1 << 16))
+
+
 def prediction_ids(request_id: str, positions) -> list[str]:
-    """The prediction ids (32 hex digits) of a request's records at ``positions``."""
-    return [f"{request_id}{p:04x}" for p in positions]
+    """The prediction ids (32 hex digits) of a request's records at ``positions``.
+
+    Raises:
+        IndexError: a position beyond 65535 (a prediction id has four digits for it).
+    """
+    return [request_id + p for p in map(_positions().__getitem__, positions)]
 
 
 def split_id(prediction_id: str) -> tuple[str, int] | None:
