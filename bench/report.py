@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from bench import report_plots, report_serving
+from bench import report_plots, report_scaleout, report_serving
 from bench.report_serving import table
 from bench.report_text import TARGETS_HEAD, analysis, header
 
@@ -90,7 +90,7 @@ def quality_section(train: list[dict]) -> str:
 
 GENERATED = ("## Targets", "## 1. Serving side by side", "## 2. Cost of the prediction log",
              "## 2. Cost of the prediction log and feedback path", "## 3. Latency vs batch size",
-             "## 4. Training", "## 5. Quality")
+             "## 4. Training", "## 5. Quality", "## 6. Scale-out on Dask")
 
 
 def kept_sections(page: str) -> list[str]:
@@ -117,7 +117,7 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
     cmp, floor = _read(results / "serve_compare.json"), _read(results / "serve_floor.json")
     batch, phases = _read(results / "serve_batch.json"), _read(results / "batch_phases.json")
     reg, probe = _read(results / "registry.json"), _read(results / "ack_probe.json")
-    writers = _read(results / "log_writers.json")
+    writers, scale = _read(results / "log_writers.json"), _read(results / "scale_out.json")
     train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
     parts = [header(cmp, reg), TARGETS_HEAD, analysis(cmp, train)]
     if reg:
@@ -147,6 +147,8 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
         report_plots.training(train, img / "bench_training.png")
         parts += ["## 4. Training", _measured(train), "![training](img/bench_training.png)",
                   training_section(train), "## 5. Quality", quality_section(train)]
+    if scale:
+        parts += ["## 6. Scale-out on Dask", *report_scaleout.section(scale)]
     return "\n\n".join(parts + kept_sections(existing)) + "\n"
 
 

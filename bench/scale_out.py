@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import machine
 from bench.scale_out_measure import PeakRss, load
 from caretflow.config import ROOT
 from caretflow.launch import BIN, env_with
@@ -208,7 +209,7 @@ def main() -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, \
             Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
-        result = {"cpus": os.cpu_count(), "workers": 2,
+        result = {"machine": machine.facts(), "cpus": os.cpu_count(), "workers": 2,
                   "scoring": scoring(uri, client, Path(tmp), args.rows, args.predict_rows,
                                      args.memory_rows)}
         RESULTS.mkdir(exist_ok=True)

@@ -161,6 +161,40 @@ def test_report_renders_the_targets_from_results(tmp_path):
     assert "noise floor RMSE 0.5100" in page
 
 
+def _fake_scoring(mode: str, seconds: float, **extra) -> dict:
+    return {"mode": mode, "rows": 1000, "seconds": seconds, "rows_per_s": round(1000 / seconds),
+            "peak_rss_mb": {"command": 600}, "load_before": 1.0, "load_after": 1.5, **extra}
+
+
+def test_report_writes_the_scale_out_section_from_its_json(tmp_path):
+    grid = {"seconds": 40.0, "fit_seconds": 20.0, "best": {"best.max_depth": "3"},
+            "cv_roc_auc": 0.86, "candidate_scores": [0.86]}
+    scale = {"machine": {"at": "2026-12-02 18:30 UTC", "commit": "abc1234", "dirty": False,
+                         "cores": 2, "cpu": "test cpu", "load": [1.0, 1.0, 1.0]},
+             "scoring": {"model": "churn/3", "input_mb": 1, "columns": ["prediction"],
+                         "local": _fake_scoring("score local", 8.0, step_loop_seconds=3.0),
+                         "dask": _fake_scoring("score dask", 16.0, step_loop_seconds=9.0),
+                         "mlflow_predict": _fake_scoring("mlflow models predict", 10.0),
+                         "local_equals_dask": True, "mlflow_predict_equals_prediction": True},
+             "grid_search": {"grid": ["a=[1]"], "load_before": 1.0, "load_after": 2.0,
+                             "local": grid, "dask": {**grid, "seconds": 50.0}, "equal": True}}
+    (tmp_path / "scale_out.json").write_text(json.dumps(scale))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "benchmarks.md").write_text("# old\n\n## 6. Scale-out on Dask\n\nAdded by hand.\n")
+    page = _render(tmp_path, docs)
+    assert "Added by hand" not in page and page.count("## 6. Scale-out on Dask") == 1
+    assert "Run: 2026-12-02 18:30 UTC (start), commit `abc1234`" in page
+    assert "| score dask | `mlflow run . -e score -P compute=dask`" in page
+    assert "`mlflow models predict`: met (8.0 s against 10.0 s, ×1.25)" in page
+    assert "Dask / local: 16.0 / 8.0 s = 2.00" in page
+    assert "Peak memory against file size: not measured in this run" in page
+    assert "Dask / local: 1.25 (step), 1.00 (fit)" in page
+    scale["scoring"]["local"]["seconds"] = 12.0
+    (tmp_path / "scale_out.json").write_text(json.dumps(scale))
+    assert "`mlflow models predict`: **not met** (12.0 s against 10.0 s" in _render(tmp_path, docs)
+
+
 def test_fast_path_numpy_fallback_is_exact(monkeypatch):
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
