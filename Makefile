@@ -112,7 +112,7 @@ bench: setup
 	$(BIN)/python -m bench.log_writers
 	$(BIN)/python -m bench.train_pipeline --profile quick
 	$(BIN)/python -m bench.train_pipeline --profile full
-	$(BIN)/python -m bench.scale_out --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.scale_out --tracking-uri $(BENCH_URI) --memory-rows 5000000
 	$(BIN)/python -m bench.report
 
 clean:
