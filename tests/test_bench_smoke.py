@@ -192,7 +192,13 @@ def test_report_writes_the_scale_out_section_from_its_json(tmp_path):
     assert "Dask / local: 1.25 (step), 1.00 (fit)" in page
     scale["scoring"]["local"]["seconds"] = 12.0
     (tmp_path / "scale_out.json").write_text(json.dumps(scale))
-    assert "`mlflow models predict`: **not met** (12.0 s against 10.0 s" in _render(tmp_path, docs)
+    scale["scoring"].update(local_large={**_fake_scoring("score local", 30.0), "rows": 5000},
+                            peak_rss_ratio=1.25)
+    (tmp_path / "scale_out.json").write_text(json.dumps(scale))
+    page = _render(tmp_path, docs)
+    assert "`mlflow models predict`: **not met** (12.0 s against 10.0 s" in page
+    assert ("Peak memory flat in file size (within 20%): **not met**; 5,000 rows against 1,000, "
+            "peak RSS ratio 1.25.") in page
 
 
 def test_fast_path_numpy_fallback_is_exact(monkeypatch):
