@@ -47,8 +47,7 @@ def scoring_section(sc: dict) -> str:
              f"`mlflow_predict_equals_prediction`: "
              f"{str(sc['mlflow_predict_equals_prediction']).lower()}.",
              f"- Columns written by `score`: {', '.join(f'`{c}`' for c in sc['columns'])}."]
-    local, mlflow, dask = sc["local"]["seconds"], sc["mlflow_predict"]["seconds"], \
-        sc["dask"]["seconds"]
+    local, mlflow, dask = (sc[k]["seconds"] for k in ("local", "mlflow_predict", "dask"))
     if sc["local"]["rows"] == sc["mlflow_predict"]["rows"]:
         verdict = "met" if local <= mlflow else "**not met**"
         lines.append(f"- `score` local at least as fast as `mlflow models predict`: {verdict} "

@@ -191,7 +191,6 @@ def test_report_writes_the_scale_out_section_from_its_json(tmp_path):
     assert "Peak memory against file size: not measured in this run" in page
     assert "Dask / local: 1.25 (step), 1.00 (fit)" in page
     scale["scoring"]["local"]["seconds"] = 12.0
-    (tmp_path / "scale_out.json").write_text(json.dumps(scale))
     scale["scoring"].update(local_large={**_fake_scoring("score local", 30.0), "rows": 5000},
                             peak_rss_ratio=1.25)
     (tmp_path / "scale_out.json").write_text(json.dumps(scale))
