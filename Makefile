@@ -106,6 +106,7 @@ bench: setup
 	$(BIN)/python -m bench.serve_floor --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_compare --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.worker_close --tracking-uri $(BENCH_URI)
+	$(BIN)/python -m bench.request_budget --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.ack_probe --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.serve_batch --tracking-uri $(BENCH_URI)
 	$(BIN)/python -m bench.batch_phases --tracking-uri $(BENCH_URI)

@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from bench import report_plots, report_scaleout, report_serving
+from bench import report_budget, report_plots, report_scaleout, report_serving
 from bench.report_serving import table
 from bench.report_text import TARGETS_HEAD, analysis, header
 
@@ -118,6 +118,7 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
     batch, phases = _read(results / "serve_batch.json"), _read(results / "batch_phases.json")
     reg, probe = _read(results / "registry.json"), _read(results / "ack_probe.json")
     writers, scale = _read(results / "log_writers.json"), _read(results / "scale_out.json")
+    budget = _read(results / "request_budget.json")
     train = [r for p in ("quick", "full") for r in (_read(results / f"train_{p}.json") or [])]
     parts = [header(cmp, reg), TARGETS_HEAD, analysis(cmp, train)]
     if reg:
@@ -131,6 +132,8 @@ def render(results: Path, docs: Path, existing: str = "") -> str:
                   report_serving.ack_section(cmp, probe)]
     if cmp:
         parts += ["### Every cell", report_serving.every_cell(cmp)]
+    if budget:
+        parts += ["### Server CPU per request, layer by layer", report_budget.section(budget)]
     if floor:
         parts += ["### In-process floor (no HTTP, one call)", floor_section(floor)]
     if cmp:

@@ -98,6 +98,15 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     assert {r["server"] for r in workers["rows"]} == {"gunicorn-sync", "caretflow-worker"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in workers["rows"])
     assert workers["ratios"][0]["ratio"] > 0
+    _bench("bench.request_budget", "--models", "churn", "--tool", "python", "--seconds", "1",
+           "--rounds", "1", "--out", str(results / "request_budget.json"), uri=uri)
+    budget = {r["server"]: r for r in json.loads(
+        (results / "request_budget.json").read_text())["summary"]}
+    assert set(budget) == {"wsgi-constant", "flask-constant", "caretflow-log-off",
+                           "caretflow-log-on"}
+    assert all(r["errors"] == 0 and r["rps"] > 0 for r in budget.values())
+    assert budget["caretflow-log-on"]["cpu_us_per_request"] > budget["wsgi-constant"][
+        "cpu_us_per_request"]  # a constant answer costs less than a scored, logged one
     compare = json.loads((results / "serve_compare.json").read_text())
     assert {r["server"] for r in compare["results"]} == {"caretflow-log-on", "caretflow-log-off"}
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in compare["results"])
@@ -115,6 +124,8 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
         r["phase"] for r in phases} and all(r["p50_ms"] > 0 for r in phases)
     assert "### Where a large batch spends its time" in page
     assert "### One write, one or two writers" in page
+    assert "### Server CPU per request, layer by layer" in page
+    assert "| churn | `caretflow-log-on` |" in page
     assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
                for n in ("throughput", "batch_latency", "training"))
 

@@ -1,0 +1,51 @@
+"""The "server CPU per request, layer by layer" part of ``docs/benchmarks.md``.
+
+Written from ``bench/results/request_budget.json`` (``bench/request_budget.py``).
+"""
+
+from __future__ import annotations
+
+from bench.report_serving import table
+
+RUNS = {"wsgi-constant": "bare WSGI app, constant answer: the connection and gunicorn",
+        "flask-constant": "Flask app, constant answer: + Flask/werkzeug",
+        "caretflow-log-off": "caretflow `/invocations`, `PREDICTION_LOG=0`: + validation, "
+                             "model, answer, telemetry",
+        "caretflow-log-on": "caretflow `/invocations`, log on (the served default): + the "
+                            "prediction-log write"}
+
+
+def rows(budget: dict) -> list[list]:
+    """Per model, the four servers in ``RUNS`` order, each with what it adds to the one before."""
+    cores = budget["machine"]["cores"]
+    by_cell = {(r["model"], r["server"]): r for r in budget["summary"]}
+    out = []
+    for model in dict.fromkeys(r["model"] for r in budget["summary"]):
+        previous = None
+        for server, what in RUNS.items():
+            cell = by_cell.get((model, server))
+            if cell is None:
+                continue
+            cpu = cell["cpu_us_per_request"]
+            added = "–" if previous is None else f"{cpu - previous:+.1f}"
+            out.append([model, f"`{server}`", what, cell["rps"], cpu, added,
+                        round(cores * 1e6 / cpu) if cpu else "–", cell["errors"]])
+            previous = cpu
+    return out
+
+
+def section(budget: dict) -> str:
+    """The table and the sentence naming its run."""
+    run = budget["machine"]
+    keepalive = "on" if budget["keepalive"] else "off"
+    return (f"`bench/request_budget.py` (run {run['at']}, commit `{run['commit']}`, load "
+            f"{run['load']} at the start, {run.get('load_end')} at the end): the same one-record "
+            f"`/invocations` body at concurrency {budget['concurrency']}, `{budget['tool']}` "
+            f"with keep-alive {keepalive}, {budget['workers']} workers of caretflow's gunicorn "
+            f"worker for every server, {budget['rounds']} interleaved rounds of "
+            f"{budget['seconds']} s. CPU per request is the user + system time of the server's "
+            "processes over the requests answered (median round); the load client runs on the "
+            f"same cores and is not counted. \"Bound\" is {run['cores']} cores divided by that "
+            "CPU: the req/s the server could reach with the cores to itself.\n\n"
+            + table(["model", "server", "what runs", "req/s", "CPU µs per request",
+                     "added µs", "bound req/s", "errors"], rows(budget)))

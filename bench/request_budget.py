@@ -1,0 +1,141 @@
+"""Where a one-record request's server CPU goes, layer by layer, under the headline client.
+
+Four servers with the same gunicorn worker (``app.worker.PromptSyncWorker``) and worker
+count get the same one-record ``/invocations`` body at concurrency 8 with keep-alive off,
+in interleaved rounds: a bare WSGI app answering a constant, a Flask app answering the
+same constant (``bench/floor_apps.py``), caretflow with ``PREDICTION_LOG=0`` and caretflow
+with the log on. For each run, the CPU time (user + system) of the server's processes
+divided by the requests answered is the server's CPU per request; differences between
+rows are what each layer adds (connection and gunicorn; Flask; caretflow's validation,
+model, answer and telemetry; the prediction-log write).
+
+    python -m bench.request_budget --tracking-uri sqlite:////tmp/caretflow-bench/registry/mlflow.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from bench import loadgen, machine, servers
+from bench.serve_compare import target
+from caretflow.launch import BIN, ServerProcess, env_with
+
+log = logging.getLogger("bench.request_budget")
+RESULTS = Path(__file__).parent / "results"
+FLOORS = {"wsgi-constant": "bench.floor_apps:constant_wsgi",
+          "flask-constant": "bench.floor_apps:constant_flask()"}
+
+
+def start_floor(name: str, app: str, workdir: Path, workers: int, timeout: float):
+    """``app`` under gunicorn with caretflow's worker class (no caretflow code runs)."""
+    cmd = [str(BIN / "gunicorn"), "-w", str(workers), "-k", "app.worker.PromptSyncWorker",
+           "-b", "127.0.0.1:{port}", app]
+    process = ServerProcess(name, cmd, workdir, env_with(None), health_path="/ping")
+    process.command = [c.format(port=process.port) for c in cmd]
+    return servers.Server(process.start(timeout), "/invocations", name)
+
+
+def server_cpu(server: servers.Server) -> float:
+    """CPU seconds (user + system) used so far by the server's master and workers."""
+    try:
+        master = psutil.Process(server.process.proc.pid)
+        procs = [master, *master.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def run(server: servers.Server, req: loadgen.Target, opts) -> dict:
+    """One load run, with the server's CPU per answered request."""
+    before = server_cpu(server)
+    res = loadgen.load(req, opts.concurrency, opts.seconds, opts.tool, keepalive=False)
+    used = server_cpu(server) - before
+    res["cpu_us_per_request"] = round(used / max(res["requests"], 1) * 1e6, 1)
+    return res
+
+
+def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
+    """Interleaved rounds of the four servers for ``model``."""
+    running = [start_floor(name, app, workdir / name, opts.workers, opts.start_timeout)
+               for name, app in FLOORS.items()]
+    rows = []
+    try:
+        for on in (False, True):
+            running.append(servers.start_caretflow(
+                tracking_uri, workdir, opts.workers, on, opts.start_timeout, model=model,
+                path="/invocations"))
+        reqs = {s.name: target(s, model, 1) for s in running}
+        for s in running:  # warm-up
+            loadgen.load(reqs[s.name], opts.concurrency, 1.0, opts.tool, keepalive=False)
+        for rnd in range(opts.rounds):
+            for s in running:
+                res = run(s, reqs[s.name], opts)
+                res.update(model=model, server=s.name, round=rnd)
+                log.info("%-7s %-17s round %d %8.1f req/s  %7.1f us CPU/request  errors %d",
+                         model, s.name, rnd, res["rps"], res["cpu_us_per_request"],
+                         res["errors"])
+                rows.append(res)
+    finally:
+        for s in running:
+            s.stop()
+    return rows
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per model and server: the median round's req/s and the median CPU per request."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["model"], r["server"]), []).append(r)
+    out = []
+    for (model, server), runs in cells.items():
+        best = loadgen.median_round(runs)
+        out.append({"model": model, "server": server, "rps": best["rps"],
+                    "rps_rounds": best["rps_rounds"], "errors": best["errors"],
+                    "cpu_us_per_request": statistics.median(
+                        r["cpu_us_per_request"] for r in runs)})
+    return out
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--models", nargs="+", default=["churn", "ratings"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tool", default="ab", help="ab (the headline client), wrk, python")
+    parser.add_argument("--start-timeout", type=float, default=180)
+    parser.add_argument("--out", type=Path, default=RESULTS / "request_budget.json")
+    opts = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    facts = machine.facts()
+    with tempfile.TemporaryDirectory(prefix="caretflow-budget-") as tmp:
+        rows = [r for m in opts.models for r in measure(m, opts.tracking_uri, Path(tmp), opts)]
+    facts["load_end"] = machine.facts()["load"]
+    result = {"machine": facts, "tool": opts.tool, "keepalive": False,
+              "concurrency": opts.concurrency, "workers": opts.workers,
+              "seconds": opts.seconds, "rounds": opts.rounds, "rows": rows,
+              "summary": summary(rows)}
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(result, indent=2))
+    log.info("wrote %s", opts.out)
+
+
+if __name__ == "__main__":
+    main()
