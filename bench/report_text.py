@@ -18,6 +18,9 @@ LIMITS = """\
 - **Per request.** Besides the model (the in-process floor below), a request pays
   Flask/werkzeug, validation against the model's schema, the SQLite prediction-log commit
   and the sync worker (`app.worker`), which answers one request per connection (no keep-alive).
+  "Server CPU per request, layer by layer" (`bench/request_budget.py`) measures each layer's
+  share under the headline client: with the cores shared with the client, a server's req/s
+  stays below its "bound" column.
 - **Large batches.** The stage table under "Latency vs batch size" (`bench/batch_phases.py`)
   shows where one large request goes: JSON parsing, column-wise validation, the model,
   one log row per version and arm, and the answer.
