@@ -15,6 +15,7 @@ model, answer and telemetry; the prediction-log write).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import statistics
@@ -24,7 +25,6 @@ from pathlib import Path
 import psutil
 
 from bench import loadgen, machine, servers
-from bench.serve_compare import target
 from caretflow.launch import BIN, ServerProcess, env_with
 
 log = logging.getLogger("bench.request_budget")
@@ -59,10 +59,10 @@ def server_cpu(server: servers.Server) -> float:
     return total
 
 
-def run(server: servers.Server, req: loadgen.Target, opts) -> dict:
+def run(server: servers.Server, req: loadgen.Target, tool: str, opts) -> dict:
     """One load run, with the server's CPU per answered request."""
     before = server_cpu(server)
-    res = loadgen.load(req, opts.concurrency, opts.seconds, opts.tool, keepalive=False)
+    res = loadgen.load(req, opts.concurrency, opts.seconds, tool, keepalive=False)
     used = server_cpu(server) - before
     res["cpu_us_per_request"] = round(used / max(res["requests"], 1) * 1e6, 1)
     return res
@@ -70,29 +70,21 @@ def run(server: servers.Server, req: loadgen.Target, opts) -> dict:
 
 def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
     """Interleaved rounds of the four servers for ``model``."""
-    running = [start_floor(name, app, workdir / name, opts.workers, opts.start_timeout)
-               for name, app in FLOORS.items()]
-    rows = []
+    running = []
     try:
+        for name, app in FLOORS.items():
+            running.append(start_floor(name, app, workdir / name, opts.workers,
+                                       opts.start_timeout))
         for on in (False, True):
             running.append(servers.start_caretflow(
                 tracking_uri, workdir, opts.workers, on, opts.start_timeout, model=model,
                 path="/invocations"))
-        reqs = {s.name: target(s, model, 1) for s in running}
-        for s in running:  # warm-up
-            loadgen.load(reqs[s.name], opts.concurrency, 1.0, opts.tool, keepalive=False)
-        for rnd in range(opts.rounds):
-            for s in running:
-                res = run(s, reqs[s.name], opts)
-                res.update(model=model, server=s.name, round=rnd)
-                log.info("%-7s %-17s round %d %8.1f req/s  %7.1f us CPU/request  errors %d",
-                         model, s.name, rnd, res["rps"], res["cpu_us_per_request"],
-                         res["errors"])
-                rows.append(res)
-    finally:
+    except Exception:
         for s in running:
             s.stop()
-    return rows
+        raise
+    return servers.interleaved_rounds(model, running, opts, [opts.tool],
+                                      functools.partial(run, opts=opts))
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -113,15 +105,8 @@ def summary(rows: list[dict]) -> list[dict]:
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--models", nargs="+", default=["churn", "ratings"])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    servers.interleaved_options(parser, RESULTS / "request_budget.json")
     parser.add_argument("--tool", default="ab", help="ab (the headline client), wrk, python")
-    parser.add_argument("--start-timeout", type=float, default=180)
-    parser.add_argument("--out", type=Path, default=RESULTS / "request_budget.json")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     facts = machine.facts()

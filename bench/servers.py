@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from caretflow.launch import BIN, Gunicorn, ServerProcess, env_with, free_port
+
+log = logging.getLogger("bench.servers")
 
 BENCH_KEY = "bench-client-key"
 
@@ -68,3 +71,55 @@ def start_mlflow(tracking_uri: str, workdir: Path, workers: int = 2, timeout: fl
     env = env_with(tracking_uri, MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true")
     process = ServerProcess(f"{name}-{model}", cmd, workdir, env, port, health_path="/ping")
     return Server(process.start(timeout), "/invocations", name)
+
+
+def interleaved_options(parser, out: Path) -> None:
+    """The options of a script comparing servers in interleaved rounds, writing to ``out``."""
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--models", nargs="+", default=["churn", "ratings"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--start-timeout", type=float, default=180)
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def interleaved_rounds(model: str, running: list[Server], opts, tools: list[str],
+                       run=None) -> list[dict]:
+    """Every (client, server) cell of ``model``, keep-alive off, in ``opts.rounds`` rounds.
+
+    Each server is warmed up first; the servers are stopped at the end, whatever happens.
+
+    Args:
+        model: the model they serve (one real record of it is the body).
+        running: the started servers.
+        opts: ``interleaved_options``' values.
+        tools: load clients.
+        run: ``run(server, request, tool) -> result`` for one cell (default: one load run).
+    """
+    from bench import loadgen
+    from bench.serve_compare import target
+
+    def load(server, req, tool):
+        return loadgen.load(req, opts.concurrency, opts.seconds, tool, keepalive=False)
+
+    run, rows = run or load, []
+    try:
+        reqs = {s.name: target(s, model, 1) for s in running}
+        for s in running:
+            loadgen.load(reqs[s.name], opts.concurrency, 1.0, tools[0], keepalive=False)
+        for rnd in range(opts.rounds):
+            for tool in tools:
+                for s in running:
+                    res = run(s, reqs[s.name], tool)
+                    res.update(model=model, server=s.name, round=rnd)
+                    cpu = res.get("cpu_us_per_request")
+                    log.info("%-7s %-17s round %d %-3s %8.1f req/s  p50 %6.2f ms  errors %d%s",
+                             model, s.name, rnd, tool, res["rps"], res["p50_ms"] or 0,
+                             res["errors"], "" if cpu is None else f"  {cpu} us CPU/request")
+                    rows.append(res)
+    finally:
+        for s in running:
+            s.stop()
+    return rows

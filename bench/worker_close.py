@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 from bench import loadgen, machine, servers
-from bench.serve_compare import target
 
 log = logging.getLogger("bench.worker_close")
 RESULTS = Path(__file__).parent / "results"
@@ -30,25 +29,7 @@ def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
     running = [servers.start_caretflow(tracking_uri, workdir, opts.workers, True,
                                        opts.start_timeout, model=model, path="/invocations",
                                        name=name, **env) for name, env in WORKERS.items()]
-    rows = []
-    try:
-        reqs = {s.name: target(s, model, 1) for s in running}
-        for s in running:
-            loadgen.load(reqs[s.name], opts.concurrency, 1.0, opts.tools[0], keepalive=False)
-        for rnd in range(opts.rounds):
-            for tool in opts.tools:
-                for s in running:
-                    res = loadgen.load(reqs[s.name], opts.concurrency, opts.seconds, tool,
-                                       keepalive=False)
-                    res.update(model=model, server=s.name, round=rnd)
-                    log.info("%-7s %-17s round %d %-3s %8.1f req/s  p50 %6.2f ms  errors %d",
-                             model, s.name, rnd, tool, res["rps"], res["p50_ms"] or 0,
-                             res["errors"])
-                    rows.append(res)
-    finally:
-        for s in running:
-            s.stop()
-    return rows
+    return servers.interleaved_rounds(model, running, opts, opts.tools)
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -67,16 +48,9 @@ def ratios(rows: list[dict]) -> list[dict]:
 def main() -> None:
     """Command line: measure, print the medians and ratios, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--models", nargs="+", default=["churn", "ratings"])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    servers.interleaved_options(parser, RESULTS / "worker_close.json")
     parser.add_argument("--tools", type=lambda v: v.split(","), default=["wrk", "ab"],
                         help="comma-separated load clients (wrk, ab, python)")
-    parser.add_argument("--start-timeout", type=float, default=180)
-    parser.add_argument("--out", type=Path, default=RESULTS / "worker_close.json")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = machine.facts()
