@@ -44,7 +44,8 @@ def section(budget: dict) -> str:
             f"with keep-alive {keepalive}, {budget['workers']} workers of caretflow's gunicorn "
             f"worker for every server, {budget['rounds']} interleaved rounds of "
             f"{budget['seconds']} s. CPU per request is the user + system time of the server's "
-            "processes over the requests answered (median round); the load client runs on the "
+            "processes over the requests answered, the median of the rounds (req/s: the "
+            "median round); the load client runs on the "
             f"same cores and is not counted. \"Bound\" is {run['cores']} cores divided by that "
             "CPU: the req/s the server could reach with the cores to itself.\n\n"
             + table(["model", "server", "what runs", "req/s", "CPU µs per request",

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from bench import loadgen, machine, servers
-from caretflow.launch import BIN, ServerProcess, env_with
+from caretflow.launch import BIN, ServerProcess, env_with, free_port
 
 log = logging.getLogger("bench.request_budget")
 RESULTS = Path(__file__).parent / "results"
@@ -35,10 +35,10 @@ FLOORS = {"wsgi-constant": "bench.floor_apps:constant_wsgi",
 
 def start_floor(name: str, app: str, workdir: Path, workers: int, timeout: float):
     """``app`` under gunicorn with caretflow's worker class (no caretflow code runs)."""
+    port = free_port()
     cmd = [str(BIN / "gunicorn"), "-w", str(workers), "-k", "app.worker.PromptSyncWorker",
-           "-b", "127.0.0.1:{port}", app]
-    process = ServerProcess(name, cmd, workdir, env_with(None), health_path="/ping")
-    process.command = [c.format(port=process.port) for c in cmd]
+           "-b", f"127.0.0.1:{port}", app]
+    process = ServerProcess(name, cmd, workdir, env_with(None), port, health_path="/ping")
     return servers.Server(process.start(timeout), "/invocations", name)
 
 
@@ -70,20 +70,12 @@ def run(server: servers.Server, req: loadgen.Target, tool: str, opts) -> dict:
 
 def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
     """Interleaved rounds of the four servers for ``model``."""
-    running = []
-    try:
-        for name, app in FLOORS.items():
-            running.append(start_floor(name, app, workdir / name, opts.workers,
-                                       opts.start_timeout))
-        for on in (False, True):
-            running.append(servers.start_caretflow(
-                tracking_uri, workdir, opts.workers, on, opts.start_timeout, model=model,
-                path="/invocations"))
-    except Exception:
-        for s in running:
-            s.stop()
-        raise
-    return servers.interleaved_rounds(model, running, opts, [opts.tool],
+    starts = [functools.partial(start_floor, name, app, workdir / name, opts.workers,
+                                opts.start_timeout) for name, app in FLOORS.items()]
+    starts += [functools.partial(servers.start_caretflow, tracking_uri, workdir, opts.workers,
+                                 on, opts.start_timeout, model=model, path="/invocations")
+               for on in (False, True)]
+    return servers.interleaved_rounds(model, starts, opts, [opts.tool],
                                       functools.partial(run, opts=opts))
 
 

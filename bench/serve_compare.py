@@ -29,17 +29,11 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from bench import compare_ratios, loadgen, machine, payloads, servers
+from bench import compare_ratios, loadgen, machine, servers
 from bench.registry import champion
 
 log = logging.getLogger("bench.compare")
 RESULTS = Path(__file__).parent / "results"
-
-
-def target(server: servers.Server, model: str, batch: int) -> loadgen.Target:
-    """The request for ``batch`` real rows of ``model``: the same bytes for every server."""
-    body = payloads.dataframe_split(payloads.records(batch, seed=batch, dataset=model))
-    return loadgen.Target(server.url, body, {"X-API-Key": servers.BENCH_KEY})
 
 
 def answer(req: loadgen.Target) -> list:
@@ -108,7 +102,7 @@ def measure(model: str, running: list, opts: argparse.Namespace,
     """
     rows = []
     for batch in opts.batches_of.get(model, opts.batches):
-        reqs = {s.name: target(s, model, batch) for s in running}
+        reqs = {s.name: servers.target(s, model, batch) for s in running}
         same = same_answers({name: answer(req) for name, req in reqs.items()})
         checks.append({"model": model, "batch": batch, "same_as_mlflow": same})
         for s in running:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import loadgen, payloads
 from caretflow.launch import BIN, Gunicorn, ServerProcess, env_with, free_port
 
 log = logging.getLogger("bench.servers")
@@ -85,27 +86,33 @@ def interleaved_options(parser, out: Path) -> None:
     parser.add_argument("--out", type=Path, default=out)
 
 
-def interleaved_rounds(model: str, running: list[Server], opts, tools: list[str],
+def target(server: Server, model: str, batch: int) -> loadgen.Target:
+    """The request for ``batch`` real rows of ``model``: the same bytes for every server."""
+    body = payloads.dataframe_split(payloads.records(batch, seed=batch, dataset=model))
+    return loadgen.Target(server.url, body, {"X-API-Key": BENCH_KEY})
+
+
+def interleaved_rounds(model: str, starts: list, opts, tools: list[str],
                        run=None) -> list[dict]:
     """Every (client, server) cell of ``model``, keep-alive off, in ``opts.rounds`` rounds.
 
-    Each server is warmed up first; the servers are stopped at the end, whatever happens.
+    The servers are started in order and each is warmed up; every one started is stopped
+    at the end, whatever happens (a server that fails to start included).
 
     Args:
         model: the model they serve (one real record of it is the body).
-        running: the started servers.
+        starts: one callable per server, starting it and returning its ``Server``.
         opts: ``interleaved_options``' values.
         tools: load clients.
         run: ``run(server, request, tool) -> result`` for one cell (default: one load run).
     """
-    from bench import loadgen
-    from bench.serve_compare import target
-
     def load(server, req, tool):
         return loadgen.load(req, opts.concurrency, opts.seconds, tool, keepalive=False)
 
-    run, rows = run or load, []
+    run, running, rows = run or load, [], []
     try:
+        for start in starts:
+            running.append(start())
         reqs = {s.name: target(s, model, 1) for s in running}
         for s in running:
             loadgen.load(reqs[s.name], opts.concurrency, 1.0, tools[0], keepalive=False)

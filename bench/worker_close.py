@@ -12,6 +12,7 @@ in interleaved rounds, with ``wrk`` and ``ab`` (``--tools``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import tempfile
@@ -26,10 +27,10 @@ WORKERS = {"gunicorn-sync": {"WORKER_CLASS": "sync"}, "caretflow-worker": {}}
 
 def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
     """Interleaved rounds of every (client, server) cell for one model."""
-    running = [servers.start_caretflow(tracking_uri, workdir, opts.workers, True,
-                                       opts.start_timeout, model=model, path="/invocations",
-                                       name=name, **env) for name, env in WORKERS.items()]
-    return servers.interleaved_rounds(model, running, opts, opts.tools)
+    starts = [functools.partial(servers.start_caretflow, tracking_uri, workdir, opts.workers,
+                                True, opts.start_timeout, model=model, path="/invocations",
+                                name=name, **env) for name, env in WORKERS.items()]
+    return servers.interleaved_rounds(model, starts, opts, opts.tools)
 
 
 def ratios(rows: list[dict]) -> list[dict]:
