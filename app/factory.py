@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 
 import mlflow
@@ -18,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from app import auth, telemetry
 from app.background import Periodic
 from app.errors import register_error_handlers
+from app.leadership import Leadership
 from app.live_metrics import LiveMetrics
 from app.model_store import ModelStore
 from app.observer import Observer
@@ -142,11 +144,15 @@ def _start(st: State) -> None:
         log.warning("no model loaded yet (%s); /health answers 503 until one is",
                     st.store.registry_error or "still loading")
     st.tasks.append(Periodic("live-metrics", settings.LIVE_METRICS_SECONDS, st.live.tick).start())
-    st.tasks.append(Periodic("observe", settings.OBSERVE_SECONDS, Observer(st).tick).start())
     st.tasks.append(Periodic("wal-checkpoint", CHECKPOINT_SECONDS,
                              functools.partial(checkpoint, st.engine)).start())
-    st.tasks.append(Periodic("db-analyze", ANALYZE_SECONDS,
-                             functools.partial(analyze, st.engine)).start())
+    # The same result in every worker: one worker of the instance does it (app.leadership).
+    lead = Leadership(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    shared = [("observe", settings.OBSERVE_SECONDS, Observer(st).tick),
+              ("db-analyze", ANALYZE_SECONDS, functools.partial(analyze, st.engine))]
     if settings.PREDICTION_RETENTION_DAYS:
-        st.tasks.append(Periodic("retention", retention.PURGE_SECONDS, functools.partial(
-            retention.purge, st.engine, settings.PREDICTION_RETENTION_DAYS)).start())
+        shared.append(("retention", retention.PURGE_SECONDS, functools.partial(
+            retention.purge, st.engine, settings.PREDICTION_RETENTION_DAYS)))
+    for name, seconds, work in shared:
+        st.tasks.append(Periodic(name, seconds, lead.leading(work)).start())
+    st.tasks.append(lead)  # stopped after the loops: the lead passes to another worker

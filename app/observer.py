@@ -1,6 +1,7 @@
 """The background loop that acts on what the server observes.
 
-Every ``OBSERVE_SECONDS`` each worker reads the prediction log once and
+Every ``OBSERVE_SECONDS`` one worker of the instance (``app.leadership``; when it exits,
+another takes over) reads the prediction log once and
 - sets the Prometheus gauges (live metrics and labels per version and arm, drift, status,
   gate bounds, the A/B decision, the serving version's metrics estimated from the outputs
   of its unlabelled predictions): never computed per scrape;

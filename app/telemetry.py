@@ -43,8 +43,8 @@ class Telemetry:
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
-    # Every worker's background loop computes the same values from the shared log: the
-    # exposition keeps the most recent of the live workers.
+    # One worker of the instance sets them (``app.leadership``); after it dies another
+    # takes over, and the exposition keeps the most recent values of the live workers.
     return Gauge(name, doc, labels, multiprocess_mode="livemostrecent")
 
 

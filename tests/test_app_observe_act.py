@@ -1,9 +1,13 @@
 """Observe and act end to end: real A/B traffic with true churn labels, the verdict,
-auto-promotion, rollback, gauges, and a degraded champion alerted once through 2 workers."""
+auto-promotion, rollback, gauges, and a degraded champion alerted once through 2 workers
+(one of which leads the observer; the other takes over when it dies)."""
 
 from __future__ import annotations
 
 import copy
+import os
+import re
+import signal
 import time
 
 import mlflow
@@ -154,6 +158,19 @@ def test_a_degraded_champion_is_alerted_once_through_two_workers(tiny_registry, 
                              if ln.startswith('caretflow_model_status{model="churn",'
                                               'status="degraded"'))
         assert degraded_line.endswith(" 1.0")
+        leader = _leaders(server)
+        assert len(leader) == 1 and leader[0] in server.worker_pids(), server.log_tail()
+        os.kill(leader[0], signal.SIGKILL)  # the lead passes on; the gauges come back
+        _wait(lambda: len(_leaders(server)) == 2, 30)
+        assert _leaders(server)[1] != leader[0]
+        _wait(lambda: degraded_line in requests.get(f"{server.url}/metrics", timeout=5).text, 30)
+        assert [b["kind"] for b in hook.got].count("model_degraded") == 1
     finally:
         server.stop()
         hook.stop()
+
+
+def _leaders(server) -> list[int]:
+    """The pids the server log names as leaders of the background work, in order."""
+    found = re.findall(r"this worker \(pid (\d+)\) leads", server.log_path.read_text())
+    return [int(pid) for pid in found]

@@ -1,8 +1,9 @@
 """Retention of the prediction log: groups and labels older than a number of days are purged.
 
-Off by default (``PREDICTION_RETENTION_DAYS`` unset). Every worker runs ``purge`` in the
-background; deletes are idempotent, so several workers never conflict beyond waiting for
-each other. A retrain snapshot already logged to MLflow keeps its copy of the rows.
+Off by default (``PREDICTION_RETENTION_DAYS`` unset). One worker per server instance runs
+``purge`` in the background (``app.leadership``); deletes are idempotent, so several
+instances never conflict beyond waiting for each other. A retrain snapshot already logged
+to MLflow keeps its copy of the rows.
 """
 
 from __future__ import annotations
