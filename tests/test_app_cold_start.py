@@ -81,3 +81,17 @@ def test_catalogue_test_matches_the_factorization_models_own():
     ours = cold_start(build_catalogue(train, ds), asked)
     assert ours.tolist() == est.cold_start(asked).tolist()
     assert ours[1] and ours[2] and ours[4]
+
+
+def test_unseen_ids_are_the_ones_not_in_the_catalogue_in_any_order():
+    from caretflow.inference.ranking import _unseen
+
+    rng = np.random.default_rng(1)
+    known = np.unique(rng.integers(0, 500, 200))
+    asked = np.concatenate([rng.integers(-5, 510, 300), known[[0, -1]], [known[-1] + 1]])
+    want = ~np.isin(asked, known)
+    assert want.any() and not want.all()
+    for catalogue in (known, known[::-1].copy(), rng.permutation(known)):  # sorted or not
+        assert _unseen(catalogue, asked).tolist() == want.tolist()
+    assert _unseen(np.array([], dtype=int), asked[:3]).tolist() == [True] * 3
+    assert _unseen(known.astype(str), asked.astype(str)).tolist() == want.tolist()

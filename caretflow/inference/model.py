@@ -58,11 +58,15 @@ class CaretflowModel(BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (classification), calibrated when the model has a calibration."""
-        proba = self.pipeline.predict_proba(X)
         if not self.calibration:
-            return proba
-        p1 = apply_calibration(self.calibration, proba[:, 1])
+            return self.pipeline.predict_proba(X)
+        p1 = self._proba_of_one(X)
         return np.column_stack([1.0 - p1, p1])
+
+    def _proba_of_one(self, X) -> np.ndarray:
+        """The (calibrated) probability of class 1: ``predict_proba(X)[:, 1]``."""
+        p1 = self.pipeline.predict_proba(X)[:, 1]
+        return apply_calibration(self.calibration, p1) if self.calibration else p1
 
     def _point(self, X) -> np.ndarray:
         pred = np.asarray(self.pipeline.predict(X), dtype=float)
@@ -73,7 +77,7 @@ class CaretflowModel(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Labels at the tuned threshold, or clipped regression values."""
         if self.task == "classification":
-            return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)
+            return (self._proba_of_one(X) >= self.threshold).astype(int)
         return self._point(X)
 
     def predict_interval(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,7 +92,7 @@ class CaretflowModel(BaseEstimator):
     def predict_details(self, X) -> dict[str, np.ndarray]:
         """Everything the server answers, from one pass through the pipeline."""
         if self.task == "classification":
-            proba = self.predict_proba(X)[:, 1]
+            proba = self._proba_of_one(X)
             return {"prediction": (proba >= self.threshold).astype(int), "probability": proba}
         point, lower, upper = self.predict_interval(X)
         return {"prediction": point, "lower": lower, "upper": upper}
