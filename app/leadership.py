@@ -20,6 +20,8 @@ import logging
 import os
 import threading
 
+from app.prediction_log.writer_lock import open_lock_file
+
 log = logging.getLogger(__name__)
 FILE = "caretflow-leader.lock"
 
@@ -47,7 +49,7 @@ class Leadership:
                 return True
             try:
                 if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    self._fd = open_lock_file(self.path)
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False  # another worker leads

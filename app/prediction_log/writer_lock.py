@@ -40,12 +40,23 @@ def lock_path(engine: Engine) -> str | None:
     return os.path.abspath(database) + SUFFIX
 
 
+def open_lock_file(path: str) -> int:
+    """A descriptor of the lock file ``path``, created if missing.
+
+    The file is readable by its user alone; programs the process runs do not inherit it.
+
+    Raises:
+        OSError: the file cannot be opened or created.
+    """
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 def _open(engine: Engine) -> int | None:
     path = lock_path(engine)
     if path is None:
         return None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_lock_file(path)
     except OSError:  # a read-only folder: SQLite's own locking alone, as without the lock
         return None
     weakref.finalize(engine, os.close, fd)

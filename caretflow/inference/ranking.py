@@ -47,19 +47,19 @@ def _keys(values) -> np.ndarray:
 def _unseen(known, values) -> np.ndarray:
     """True where a value of ``values`` is not among the ``known`` ids (compared as keys).
 
-    Integer ids are looked up by bisection (``build_catalogue`` sorts them), so a request
-    pays O(log n) and never a pass over the catalogue. A value bisection does not find is
-    looked for in the whole catalogue too: found ids are found either way, and ids kept in
-    any other order are answered right (at that cost, for those values only).
+    Integer ids are looked up by bisection (``build_catalogue`` sorts them): a request whose
+    ids are all found pays O(log n). Only when bisection misses one is the catalogue checked
+    to be sorted (one pass over it; bisection finds every id that is there only then), and
+    ids kept in any other order are looked for as text keys are.
     """
     known, values = np.asarray(known), np.asarray(values)
     if known.dtype.kind in "iu" and values.dtype.kind in "iu":  # same keys, no conversion
         if not len(known):
             return np.ones(values.shape, dtype=bool)
         unseen = known[np.minimum(np.searchsorted(known, values), len(known) - 1)] != values
-        if unseen.any():
-            unseen[unseen] = ~np.isin(values[unseen], known)
-        return unseen
+        if not unseen.any() or np.all(known[:-1] <= known[1:]):
+            return unseen
+        return ~np.isin(values, known)
     return ~np.isin(_keys(values), _keys(known))
 
 
