@@ -20,8 +20,8 @@ from mlflow.tracking import MlflowClient
 
 from app import telemetry
 from app.contracts import check_outputs, differences
-from app.fastpath import accelerate, probe_columns
 from app.registry_calls import RegistryUnavailable, reason, registry_call
+from caretflow.fastpath import accelerate, probe_columns
 from caretflow.inference.contract import ContractError, check
 from caretflow.registry import load_model
 

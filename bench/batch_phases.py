@@ -38,9 +38,9 @@ def _app(tracking_uri: str, workdir: Path, prediction_log: bool):
 def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dict]:
     """p50 of every stage of one ``n``-record request (and of the whole request)."""
     from app import scoring
-    from app.fastpath import accelerate
     from app.prediction_log import db
     from app.routes.predict import _checker
+    from caretflow.fastpath import accelerate
     from caretflow.registry import load_model
 
     records = payloads.records(n, seed=n)

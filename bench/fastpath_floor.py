@@ -8,7 +8,7 @@ GradientBoosting + LightGBM for churn and linear regression + gradient boosting 
 each member with its library's defaults (PyCaret's). ``--tracking-uri`` with ``--model``
 times registered versions instead. Each model answers real rows (``bench.payloads``) as
 column arrays, one row and a 1000-row batch: the logged pipeline (``predict_details``)
-and the verified fast path (``app.fastpath.accelerate``) with 1 and 2 threads.
+and the verified fast path (``caretflow.fastpath.accelerate``) with 1 and 2 threads.
 
     python -m bench.fastpath_floor
     python -m bench.fastpath_floor --overrides "profile.max_rows=1500"   # a quick trial
@@ -93,7 +93,7 @@ def timed(fn, seconds: float) -> dict:
 
 def floor(name: str, dataset: str, model, seconds: float) -> list[dict]:
     """p50 of the pipeline and the fast path on 1 and 1000 real rows of ``dataset``."""
-    from app.fastpath import accelerate
+    from caretflow.fastpath import accelerate
 
     fast = {t: accelerate(model, threads=t) for t in (1, 2)}
     kind = getattr(fast[1].pipeline, "kind", "none (the pipeline serves)")

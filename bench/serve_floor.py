@@ -40,7 +40,7 @@ def load_served(tracking_uri: str, alias: str = "champion"):
     """(logged model, model as caretflow serves it) for ``churn@alias``."""
     import mlflow
 
-    from app.fastpath import accelerate
+    from caretflow.fastpath import accelerate
     from caretflow.registry import load_model
 
     mlflow.set_tracking_uri(tracking_uri)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from caretflow import compute, registry, runtime, tracking
 from caretflow.config import compose, split_overrides
+from caretflow.fastpath import accelerate
 from caretflow.inference import batch
 from caretflow.inference.contract import ContractError, check
 
@@ -120,16 +122,26 @@ def score_dask(client, model, scoring: batch.Scoring, files, kind, output: str, 
     return done, len(errors)
 
 
+def predict_threads(cfg) -> int:
+    """Threads one chunk's model call may use: ``compute.predict_threads``, 0 for every core."""
+    threads = int(cfg.compute.get("predict_threads", 1))
+    if threads < 0:
+        raise ScoreError(f"compute.predict_threads must be 0 (every core) or more, not {threads}")
+    return threads or os.cpu_count() or 1
+
+
 def score(model: str, input: str, output: str, keep: str = "", compute_name: str = "local",
           overrides: list[str] = ()) -> dict:
     """Score ``input`` with a registered model; return the run id and the counts."""
     cfg = compose([f"compute={compute_name}", *overrides])
     compute.check(cfg)
+    threads = predict_threads(cfg)
     mlflow.set_tracking_uri(tracking.tracking_uri())
     name, version = resolve_model(model)
     uri = f"models:/{name}/{version}"
     loaded = registry.load_model(uri)
     contract = check(loaded.contract)
+    scorer = accelerate(loaded, threads)  # as logged, unless verified faster
     scoring = batch.Scoring(
         features=list(contract["features"]), schema=contract["schema"], task=contract["task"],
         keep=[c.strip() for c in keep.split(",") if c.strip()], model_version=version,
@@ -137,8 +149,9 @@ def score(model: str, input: str, output: str, keep: str = "", compute_name: str
     files, kind = batch.input_files(input)
     batch.check_columns(files, kind, scoring)
     tracking.setup(name)
-    log.info("scoring %d %s file(s) with %s (%s) on %s", len(files), kind, uri,
-             scoring.version_name, cfg.compute.name)
+    path = getattr(scorer.pipeline, "kind", "the pipeline as logged")
+    log.info("scoring %d %s file(s) with %s (%s) on %s through %s, %d thread(s) per chunk",
+             len(files), kind, uri, scoring.version_name, cfg.compute.name, path, threads)
     with compute.session(cfg) as client, mlflow.start_run(run_name=f"score-{name}") as run:
         mlflow.set_tags({tracking.TAG_STEP: "score", tracking.TAG_DATASET: name,
                          "input_digest": batch.input_digest(files),
@@ -146,13 +159,14 @@ def score(model: str, input: str, output: str, keep: str = "", compute_name: str
         mlflow.log_params({"model": model, "model_uri": uri, "model_version": version,
                            "version_name": scoring.version_name, "input": input,
                            "output": output, "keep": ",".join(scoring.keep),
-                           "compute": cfg.compute.name, "input_files": len(files)})
+                           "compute": cfg.compute.name, "input_files": len(files),
+                           "predict_threads": threads, "scoring_path": path})
         start = time.perf_counter()
         if client is None:
-            rows, rejected = score_local(loaded, scoring, files, kind, output,
+            rows, rejected = score_local(scorer, scoring, files, kind, output,
                                          int(cfg.compute.chunk_rows))
         else:
-            rows, rejected = score_dask(client, loaded, scoring, files, kind, output,
+            rows, rejected = score_dask(client, scorer, scoring, files, kind, output,
                                         cfg.compute.blocksize)
         seconds = time.perf_counter() - start
         metrics = {"rows_scored": rows - rejected, "rows_rejected": rejected,

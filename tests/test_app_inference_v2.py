@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from app.fastpath import probe_columns
+from caretflow.fastpath import probe_columns
 from tests.app_helpers import CLIENT, copy_registry, headers, start_gunicorn
 
 V2_TYPES = {"int": "INT64", "float": "FP64", "category": "BYTES"}

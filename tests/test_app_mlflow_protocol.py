@@ -14,7 +14,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from app.fastpath import probe_columns
+from caretflow.fastpath import probe_columns
 from caretflow.launch import BIN, ServerProcess, env_with, free_port
 from tests.app_helpers import ADMIN, CLIENT, RECORD, copy_registry, headers, start_gunicorn
 

@@ -51,7 +51,7 @@ def test_explicit_version_by_alias_and_number(client):
 def test_fast_path_matches_the_logged_pipeline(shared_app):
     import numpy as np
 
-    from app.fastpath import probe_columns
+    from caretflow.fastpath import probe_columns
     from caretflow.registry import load_model
 
     st = shared_app.extensions["caretflow"]
@@ -67,7 +67,7 @@ def test_fast_path_matches_the_logged_pipeline(shared_app):
 def test_float32_thresholds_split_every_float32_input_as_the_float64_ones():
     import numpy as np
 
-    from app.fastpath import exact_float32
+    from caretflow.fastpath import exact_float32
 
     rng = np.random.default_rng(3)
     x = rng.normal(0, 1e3, 20_000).astype(np.float32)

@@ -215,7 +215,7 @@ def test_fast_path_numpy_fallback_is_exact(monkeypatch):
     import numpy as np
     from sklearn.ensemble import RandomForestRegressor
 
-    from app.fastpath import forest as fastpath
+    from caretflow.fastpath import forest as fastpath
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(300, 4)), rng.normal(size=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from caretflow.config import ROOT
+from caretflow.fastpath import accelerate
 from caretflow.inference.batch import BatchInputError
 from caretflow.inference.validation import validate
 from caretflow.launch import BIN, env_with
@@ -109,6 +111,9 @@ def test_score_local_streams_and_matches_the_model(registry_env, scoring_input, 
     assert run.metrics["rows_per_second"] > 0
     assert run.params["model_version"] == version
     assert run.params["model_uri"] == f"models:/churn/{version}"
+    # The verified fast path scored (not the pipeline as logged), on every core.
+    assert run.params["scoring_path"] == accelerate(model).pipeline.kind
+    assert run.params["predict_threads"] == str(os.cpu_count())
     assert run.tags["caretflow.step"] == "score" and len(run.tags["input_digest"]) == 64
 
 
@@ -140,6 +145,13 @@ def test_unknown_model_is_a_clear_error(registry_env, scoring_input, tmp_path):
                         ("churn", "expected name@alias or name/version")):
         with pytest.raises(ScoreError, match=match):
             score(spec, str(scoring_input["csv"]), str(tmp_path / "x.parquet"))
+
+
+def test_negative_predict_threads_is_a_clear_error(registry_env, scoring_input, tmp_path):
+    with pytest.raises(ScoreError, match="compute.predict_threads must be 0"):
+        score("churn@champion", str(scoring_input["csv"]), str(tmp_path / "x.parquet"),
+              overrides=["compute.predict_threads=-1"])
+    assert not (tmp_path / "x.parquet").exists()
 
 
 def test_missing_columns_and_no_files_are_clear_errors(registry_env, scoring_input, tmp_path):

@@ -1,4 +1,4 @@
-"""The fast path (app/fastpath/) answers as the logged pipeline: XGBoost and voting blends.
+"""The fast path (caretflow/fastpath/) answers as the logged pipeline: XGBoost and voting blends.
 
 The small models are built with the project's own build code (``fit_version``: pipeline,
 out-of-fold Platt calibration and threshold, or K-fold interval) on a small sample, and
@@ -20,9 +20,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from xgboost import XGBClassifier, XGBRegressor
 
-from app.fastpath import accelerate, members
 from caretflow.config import compose
 from caretflow.data import tables as D
+from caretflow.fastpath import accelerate, members
 from caretflow.modelling.build import fit_version
 from caretflow.modelling.ensemble import soft_vote
 from caretflow.registry import trusted_types
@@ -115,7 +115,7 @@ def test_a_member_whose_fast_form_disagrees_answers_itself(models, monkeypatch):
 
 
 def test_without_numba_boosted_members_take_their_library_forms(models, monkeypatch):
-    from app.fastpath import trees
+    from caretflow.fastpath import trees
 
     model, rows = models["churn_blend"]
     monkeypatch.setattr(trees, "compiled_walk", lambda: None)
@@ -128,7 +128,7 @@ def test_transforms_skip_the_set_output_wrapper_only_where_it_is_a_no_op(models)
     import sklearn
     from sklearn.preprocessing import StandardScaler
 
-    from app.fastpath.pipeline import plain_transform
+    from caretflow.fastpath.pipeline import plain_transform
 
     model, rows = models["ratings_blend"]
     steps = [s for _, s in model.pipeline.steps[:-1] if hasattr(s, "transform")]

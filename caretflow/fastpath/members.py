@@ -3,9 +3,9 @@
 Every form takes the already-transformed feature matrix (float64 numpy) and answers what
 the estimator's ``predict_proba`` (classifiers) or ``predict`` (regressors) answers:
 
-* random / extra-trees forests: the compiled forest (``app.fastpath.forest``);
+* random / extra-trees forests: the compiled forest (``caretflow.fastpath.forest``);
 * XGBoost: ``Booster.inplace_predict`` on the numpy matrix (no DMatrix, no wrapper checks);
-* LightGBM: its trees walked by the compiled loop (``app.fastpath.trees``), else
+* LightGBM: its trees walked by the compiled loop (``caretflow.fastpath.trees``), else
   ``Booster.predict`` on the numpy matrix with the wrapper's own predict params;
 * linear models: one dot product (plus the logistic map for a binary classifier);
 * scikit-learn gradient boosting: its trees walked by the compiled loop, else its own
@@ -17,7 +17,7 @@ the estimator's ``predict_proba`` (classifiers) or ``predict`` (regressors) answ
 A form is only used after it reproduced the estimator on probe rows (``checked``);
 otherwise the estimator's own method answers, so a surprise costs speed, never accuracy.
 Every form answers row by row independently and releases the GIL in its heavy part, so a
-large batch can be split into row chunks on several threads (``app.fastpath.pipeline``).
+large batch can be split into row chunks on several threads (``caretflow.fastpath.pipeline``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import expit
 
-from app.fastpath.forest import FOREST_CLASSES, FOREST_REGRESSORS, CompiledForest
-from app.fastpath.trees import GradientBoostingTrees, LightGBMTrees
+from caretflow.fastpath.forest import FOREST_CLASSES, FOREST_REGRESSORS, CompiledForest
+from caretflow.fastpath.trees import GradientBoostingTrees, LightGBMTrees
 
 log = logging.getLogger(__name__)
 Form = Callable[[np.ndarray], np.ndarray]

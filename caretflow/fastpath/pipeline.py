@@ -2,7 +2,7 @@
 
 The pipeline's own transforms run as they are (they are already column-wise numpy), minus
 scikit-learn's ``set_output`` wrapper where it would hand their output back unchanged; the
-final estimator answers through its fast form (``app.fastpath.members``). The whole model
+final estimator answers through its fast form (``caretflow.fastpath.members``). The whole model
 is used only after it reproduced the pipeline's own output, threshold, calibration and
 interval included, on probe rows of every size that takes another code path; otherwise the
 model's ``predict_details`` serves as logged.
@@ -17,8 +17,8 @@ import logging
 import numpy as np
 from sklearn.utils._set_output import _get_output_config, _wrap_method_output
 
-from app.fastpath.forest import LEVELWISE_MAX_ROWS, PARALLEL_MIN_ROWS, chunks, pool
-from app.fastpath.members import ATOL, RTOL, checked, describe, is_classifier, reproduces
+from caretflow.fastpath.forest import LEVELWISE_MAX_ROWS, PARALLEL_MIN_ROWS, chunks, pool
+from caretflow.fastpath.members import ATOL, RTOL, checked, describe, is_classifier, reproduces
 
 log = logging.getLogger(__name__)
 PROBE_ROWS = 2 * PARALLEL_MIN_ROWS + 1  # enough to take every multi-threaded path

@@ -9,8 +9,8 @@ own output on probe rows (``pipeline``); a large batch is split into row chunks 
 ``PREDICT_THREADS``.
 """
 
-from app.fastpath.forest import CompiledForest, compiled_walk, exact_float32
-from app.fastpath.pipeline import FastPipeline, accelerate, probe_columns
+from caretflow.fastpath.forest import CompiledForest, compiled_walk, exact_float32
+from caretflow.fastpath.pipeline import FastPipeline, accelerate, probe_columns
 
 __all__ = ["CompiledForest", "FastPipeline", "accelerate", "compiled_walk", "exact_float32",
            "probe_columns"]

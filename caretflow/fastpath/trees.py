@@ -2,7 +2,7 @@
 
 Both libraries spend most of a small call outside the trees (input checks, a predictor set
 up per call, per-row feature copies). Here the trees are packed once into the flat arrays
-``app.fastpath.forest`` walks with numba, and the answer is built as each library builds
+``caretflow.fastpath.forest`` walks with numba, and the answer is built as each library builds
 it, so it is the library's own:
 
 * scikit-learn gradient boosting: float32 features against float64 thresholds (exactly as
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.fastpath.forest import compiled_walk, exact_float32
+from caretflow.fastpath.forest import compiled_walk, exact_float32
 
 
 class TreeSum:
