@@ -27,12 +27,14 @@ log = logging.getLogger("bench.phases")
 RESULTS = Path(__file__).parent / "results"
 
 
-def _app(tracking_uri: str, workdir: Path, prediction_log: bool):
+def in_process_app(tracking_uri: str, workdir: Path, prediction_log: bool, **settings):
+    """The real app (``create_app``) on the bench registry, logging to ``workdir``."""
     from app import create_app
 
     return create_app({"API_KEYS": servers.BENCH_KEY, "ADMIN_API_KEYS": "bench-admin",
                        "MLFLOW_TRACKING_URI": tracking_uri, "PREDICTION_LOG": prediction_log,
-                       "PREDICTION_DB_URL": f"sqlite:///{workdir / 'predictions.db'}"})
+                       "PREDICTION_DB_URL": f"sqlite:///{workdir / 'predictions.db'}",
+                       **settings})
 
 
 def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dict]:
@@ -51,7 +53,7 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
         out.append({"phase": name, **time_call(fn, seconds)})
         log.info("%-34s p50 %8.3f ms", name, out[-1]["p50_ms"])
 
-    app = _app(tracking_uri, workdir, prediction_log=True)
+    app = in_process_app(tracking_uri, workdir, prediction_log=True)
     st = app.extensions["caretflow"]
     try:
         with app.app_context():
@@ -92,7 +94,7 @@ def phases(tracking_uri: str, workdir: Path, n: int, seconds: float) -> list[dic
               lambda: client.post("/invocations", data=split, headers=headers))
     finally:
         st.stop()
-    off = _app(tracking_uri, workdir / "off", prediction_log=False)
+    off = in_process_app(tracking_uri, workdir / "off", prediction_log=False)
     try:
         client = off.test_client()
         timed("whole request, log off (no HTTP)",

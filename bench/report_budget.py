@@ -34,6 +34,37 @@ def rows(budget: dict) -> list[list]:
     return out
 
 
+def in_process_rows(budget: dict) -> list[list]:
+    """Per model and log setting: warm and cold in-process µs beside the server's CPU."""
+    by_cell = {(r["model"], r["server"]): r["cpu_us_per_request"] for r in budget["summary"]}
+    out = []
+    for r in budget.get("in_process", []):
+        server = f"caretflow-log-{'on' if r['prediction_log'] else 'off'}"
+        cpu, floor = by_cell.get((r["model"], server)), by_cell.get((r["model"], "wsgi-constant"))
+        app_cpu = "–" if cpu is None or floor is None else round(cpu - floor, 1)
+        out.append([r["model"], f"`{server}`", r["warm_us"], r["cold_us"],
+                    f"×{r['cold_us'] / r['warm_us']:.2f}", "–" if cpu is None else cpu, app_cpu])
+    return out
+
+
+def _in_process(budget: dict) -> str:
+    rows = in_process_rows(budget)
+    if not rows:
+        return ""
+    sweep = budget["in_process"][0]["sweep_mb"]
+    return ("\n\nThe same request in-process (`bench/request_cold.py`, same run, before the "
+            "servers start): the app called through its WSGI entry with no HTTP and no "
+            "background threads, the lowest of 3 rounds of the mean over "
+            f"{budget['in_process'][0]['calls']} calls; \"warm\" back to back, \"cold\" with "
+            f"a {sweep} MB buffer written between two calls (outside the timed part), as a "
+            "worker's request starts after the other worker, the load client and the kernel "
+            "ran on its core. \"Server minus bare WSGI\" is the server's CPU per request "
+            "above, less the `wsgi-constant` row (the connection and gunicorn).\n\n"
+            + table(["model", "server", "in-process warm µs", "in-process cold µs",
+                     "cold / warm", "server CPU µs per request", "server minus bare WSGI µs"],
+                    rows))
+
+
 def section(budget: dict) -> str:
     """The table and the sentence naming its run."""
     run = budget["machine"]
@@ -49,4 +80,5 @@ def section(budget: dict) -> str:
             f"same cores and is not counted. \"Bound\" is {run['cores']} cores divided by that "
             "CPU: the req/s the server could reach with the cores to itself.\n\n"
             + table(["model", "server", "what runs", "req/s", "CPU µs per request",
-                     "added µs", "bound req/s", "errors"], rows(budget)))
+                     "added µs", "bound req/s", "errors"], rows(budget))
+            + _in_process(budget))

@@ -20,7 +20,9 @@ LIMITS = """\
   and the sync worker (`app.worker`), which answers one request per connection (no keep-alive).
   "Server CPU per request, layer by layer" (`bench/request_budget.py`) measures each layer's
   share under the headline client: with the cores shared with the client, a server's req/s
-  stays below its "bound" column.
+  stays below its "bound" column. Its in-process table times the same request with warm
+  caches and after a cache sweep: under load each request starts with cold caches, so a
+  profile of a warm in-process loop understates what the server spends.
 - **Large batches.** The stage table under "Latency vs batch size" (`bench/batch_phases.py`)
   shows where one large request goes: JSON parsing, column-wise validation, the model,
   one log row per version and arm, and the answer.

@@ -7,7 +7,9 @@ same constant (``bench/floor_apps.py``), caretflow with ``PREDICTION_LOG=0`` and
 with the log on. For each run, the CPU time (user + system) of the server's processes
 divided by the requests answered is the server's CPU per request; differences between
 rows are what each layer adds (connection and gunicorn; Flask; caretflow's validation,
-model, answer and telemetry; the prediction-log write).
+model, answer and telemetry; the prediction-log write). Before the servers start, the same
+request is timed in-process with warm caches and after a cache sweep
+(``bench/request_cold.py``).
 
     python -m bench.request_budget --tracking-uri sqlite:////tmp/caretflow-bench/registry/mlflow.db
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import loadgen, machine, servers
+from bench import loadgen, machine, request_cold, servers
 from caretflow.launch import BIN, ServerProcess, env_with, free_port
 
 log = logging.getLogger("bench.request_budget")
@@ -99,16 +101,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     servers.interleaved_options(parser, RESULTS / "request_budget.json")
     parser.add_argument("--tool", default="ab", help="ab (the headline client), wrk, python")
+    parser.add_argument("--calls", type=int, default=2000,
+                        help="in-process calls per round (warm and cold)")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     facts = machine.facts()
     with tempfile.TemporaryDirectory(prefix="caretflow-budget-") as tmp:
+        in_process = [r for m in opts.models for r in request_cold.measure(
+            opts.tracking_uri, m, Path(tmp) / "in-process", opts.calls)]
         rows = [r for m in opts.models for r in measure(m, opts.tracking_uri, Path(tmp), opts)]
     facts["load_end"] = machine.facts()["load"]
     result = {"machine": facts, "tool": opts.tool, "keepalive": False,
               "concurrency": opts.concurrency, "workers": opts.workers,
               "seconds": opts.seconds, "rounds": opts.rounds, "rows": rows,
-              "summary": summary(rows)}
+              "summary": summary(rows), "in_process": in_process}
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2))
     log.info("wrote %s", opts.out)

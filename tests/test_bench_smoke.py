@@ -99,9 +99,14 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in workers["rows"])
     assert workers["ratios"][0]["ratio"] > 0
     _bench("bench.request_budget", "--models", "churn", "--tool", "python", "--seconds", "1",
-           "--rounds", "1", "--out", str(results / "request_budget.json"), uri=uri)
-    budget = {r["server"]: r for r in json.loads(
-        (results / "request_budget.json").read_text())["summary"]}
+           "--rounds", "1", "--calls", "50", "--out", str(results / "request_budget.json"),
+           uri=uri)
+    budget_json = json.loads((results / "request_budget.json").read_text())
+    budget = {r["server"]: r for r in budget_json["summary"]}
+    cold = budget_json["in_process"]  # the same request in-process, warm and after a sweep
+    assert [(r["model"], r["prediction_log"]) for r in cold] == [("churn", False),
+                                                                  ("churn", True)]
+    assert all(r["warm_us"] > 0 and r["cold_us"] > 0 and r["calls"] == 50 for r in cold)
     assert set(budget) == {"wsgi-constant", "flask-constant", "caretflow-log-off",
                            "caretflow-log-on"}
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in budget.values())
@@ -126,6 +131,7 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
     assert "### One write, one or two writers" in page
     assert "### Server CPU per request, layer by layer" in page
     assert "| churn | `caretflow-log-on` |" in page
+    assert "| in-process warm µs | in-process cold µs |" in page  # the in-process table
     assert all((docs / "img" / f"bench_{n}.png").stat().st_size > 0
                for n in ("throughput", "batch_latency", "training"))
 
