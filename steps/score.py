@@ -124,10 +124,11 @@ def score_dask(client, model, scoring: batch.Scoring, files, kind, output: str, 
 
 def predict_threads(cfg) -> int:
     """Threads one chunk's model call may use: ``compute.predict_threads``, 0 for every core."""
-    threads = int(cfg.compute.get("predict_threads", 1))
-    if threads < 0:
-        raise ScoreError(f"compute.predict_threads must be 0 (every core) or more, not {threads}")
-    return threads or os.cpu_count() or 1
+    value = cfg.compute.get("predict_threads", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScoreError(f"compute.predict_threads must be 0 (every core) or a positive "
+                         f"number of threads, not {value!r}")
+    return value or os.cpu_count() or 1
 
 
 def score(model: str, input: str, output: str, keep: str = "", compute_name: str = "local",

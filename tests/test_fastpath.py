@@ -22,7 +22,8 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from caretflow.config import compose
 from caretflow.data import tables as D
-from caretflow.fastpath import accelerate, members
+from caretflow.fastpath import accelerate, members, trees
+from caretflow.fastpath.members import is_classifier
 from caretflow.modelling.build import fit_version
 from caretflow.modelling.ensemble import soft_vote
 from caretflow.registry import trusted_types
@@ -69,10 +70,10 @@ def models():
 
 
 FORMS = {
-    "xgboost": "XGBoostInplace",
-    "churn_blend": "Blend[GradientBoostingTrees, LightGBMTrees, Linear, XGBoostInplace, "
+    "xgboost": "XGBoostTrees",
+    "churn_blend": "Blend[GradientBoostingTrees, LightGBMTrees, Linear, XGBoostTrees, "
                    "DecisionTreeClassifier.predict_proba]",
-    "ratings_blend": "Blend[Linear, GradientBoostingTrees, CompiledForest, XGBoostInplace]",
+    "ratings_blend": "Blend[Linear, GradientBoostingTrees, CompiledForest, XGBoostTrees]",
 }
 
 
@@ -115,12 +116,11 @@ def test_a_member_whose_fast_form_disagrees_answers_itself(models, monkeypatch):
 
 
 def test_without_numba_boosted_members_take_their_library_forms(models, monkeypatch):
-    from caretflow.fastpath import trees
-
     model, rows = models["churn_blend"]
     monkeypatch.setattr(trees, "compiled_walk", lambda: None)
     fast = accelerate(model)
-    assert fast.pipeline.kind.startswith("Blend[GradientBoosting, LightGBMBooster, Linear,")
+    assert fast.pipeline.kind.startswith("Blend[GradientBoosting, LightGBMBooster, Linear, "
+                                         "XGBoostInplace,")
     _same(model, fast, rows.iloc[:300])
 
 
@@ -149,9 +149,50 @@ def test_transforms_skip_the_set_output_wrapper_only_where_it_is_a_no_op(models)
 
 def test_a_wrong_final_form_serves_the_pipeline_as_logged(models, monkeypatch):
     model, rows = models["xgboost"]
-    monkeypatch.setattr(members.XGBoostInplace, "__call__", lambda self, Z: np.full(
-        (len(Z), 2), 0.5))
+    for form in (trees.XGBoostTrees, members.XGBoostInplace):
+        monkeypatch.setattr(form, "__call__", lambda self, Z: np.full((len(Z), 2), 0.5))
     assert accelerate(model) is model
+
+
+def _xgboost_data(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    X[:, 5] = rng.integers(0, 4, n)  # ties with split values: the >= side must be exact
+    y = X[:, 0] + 0.5 * X[:, 1] * X[:, 5] + rng.normal(scale=0.3, size=n)
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression", "early_stopped", "forest"])
+def test_xgboost_trees_answer_bit_for_bit_as_the_model(kind):
+    X, y = _xgboost_data()
+    common = {"n_estimators": 60, "max_depth": 4, "n_jobs": 1, "random_state": 0}
+    if kind == "binary":
+        est = XGBClassifier(**common).fit(X, (y > 0).astype(int))
+    elif kind == "early_stopped":
+        est = XGBClassifier(**common, early_stopping_rounds=3, learning_rate=0.5).fit(
+            X[:400], (y[:400] > 0).astype(int), eval_set=[(X[400:], (y[400:] > 0).astype(int))],
+            verbose=False)
+        assert est.best_iteration < 59  # fewer rounds answer than were built
+    elif kind == "forest":
+        est = XGBRegressor(**common, num_parallel_tree=3, subsample=0.8).fit(X, y)
+    else:
+        est = XGBRegressor(**common).fit(X, y)
+    form = trees.XGBoostTrees(est)
+    for Z in (X, X[:1], np.round(X, 1)):  # rounded: many values equal a split
+        want = est.predict_proba(Z) if is_classifier(est) else est.predict(Z)
+        got = form(Z)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_xgboost_trees_refuse_what_they_do_not_cover():
+    X, y = _xgboost_data(200)
+    for est in (XGBRegressor(n_estimators=5, objective="count:poisson").fit(X, np.abs(y)),
+                XGBRegressor(n_estimators=5, booster="dart").fit(X, y),
+                XGBRegressor(n_estimators=5, missing=0.0).fit(X, y),
+                XGBClassifier(n_estimators=5).fit(X, np.digitize(y, [-1, 1]))):  # 3 classes
+        with pytest.raises(TypeError):
+            trees.XGBoostTrees(est)
+        assert type(members.checked(est, X)).__name__ != "XGBoostTrees"  # the next form
 
 
 @pytest.mark.slow
@@ -175,6 +216,6 @@ def test_fastpath_bench_prints_every_cell(tmp_path):
     cells = {(r["model"], r["rows"], r["path"]) for r in rows}
     assert len(cells) == len(rows) == 3 * 5  # 3 models x (2 paths at 1 row, 3 at 1000)
     assert {r["fast_form"] for r in rows} == {
-        "XGBoostInplace", "Blend[GradientBoostingTrees, LightGBMTrees]",
+        "XGBoostTrees", "Blend[GradientBoostingTrees, LightGBMTrees]",
         "Blend[Linear, GradientBoostingTrees]"}
     assert all(r["p50_ms"] > 0 and r["calls"] >= 5 for r in rows)

@@ -147,10 +147,12 @@ def test_unknown_model_is_a_clear_error(registry_env, scoring_input, tmp_path):
             score(spec, str(scoring_input["csv"]), str(tmp_path / "x.parquet"))
 
 
-def test_negative_predict_threads_is_a_clear_error(registry_env, scoring_input, tmp_path):
+@pytest.mark.parametrize("threads", ["-1", "two", "1.5"])
+def test_a_bad_predict_threads_is_a_clear_error(registry_env, scoring_input, tmp_path,
+                                                threads):
     with pytest.raises(ScoreError, match="compute.predict_threads must be 0"):
         score("churn@champion", str(scoring_input["csv"]), str(tmp_path / "x.parquet"),
-              overrides=["compute.predict_threads=-1"])
+              overrides=[f"compute.predict_threads={threads}"])
     assert not (tmp_path / "x.parquet").exists()
 
 

@@ -1,9 +1,9 @@
 """The fastest correct path through a logged pipeline.
 
 The pipeline's transforms run as logged; its final estimator answers through a fast form
-(``members``): the compiled random forest (``forest``), XGBoost's ``inplace_predict``,
-scikit-learn gradient boosting and LightGBM walked by the same compiled loop (``trees``;
-else their own stages / booster), a dot product for linear models, and soft-voting blends
+(``members``): the compiled random forest (``forest``); scikit-learn gradient boosting,
+LightGBM and XGBoost walked by the same compiled loop (``trees``; else their own stages,
+booster or ``inplace_predict``); a dot product for linear models; and soft-voting blends
 of those, member by member. ``accelerate`` uses it only after it reproduced the pipeline's
 own output on probe rows (``pipeline``); a large batch is split into row chunks across
 ``PREDICT_THREADS``.

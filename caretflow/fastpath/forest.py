@@ -59,14 +59,19 @@ def exact_float32(threshold: np.ndarray) -> np.ndarray:
     return t32
 
 
-@functools.lru_cache(maxsize=1)
-def compiled_walk():
-    """``_walk`` compiled by numba (cached on disk when possible), or None without numba."""
+@functools.cache
+def compiled(fn):
+    """``fn`` compiled by numba (cached on disk when possible), or None without numba."""
     try:
         import numba
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(_walk)
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
+def compiled_walk():
+    """``_walk`` compiled by numba, or None without numba."""
+    return compiled(_walk)
 
 
 def _node_values(tree, classifier: bool) -> np.ndarray:

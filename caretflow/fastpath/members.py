@@ -4,7 +4,8 @@ Every form takes the already-transformed feature matrix (float64 numpy) and answ
 the estimator's ``predict_proba`` (classifiers) or ``predict`` (regressors) answers:
 
 * random / extra-trees forests: the compiled forest (``caretflow.fastpath.forest``);
-* XGBoost: ``Booster.inplace_predict`` on the numpy matrix (no DMatrix, no wrapper checks);
+* XGBoost: its trees walked by the compiled loop (``caretflow.fastpath.trees``), else
+  ``Booster.inplace_predict`` on the numpy matrix (no DMatrix, no wrapper checks);
 * LightGBM: its trees walked by the compiled loop (``caretflow.fastpath.trees``), else
   ``Booster.predict`` on the numpy matrix with the wrapper's own predict params;
 * linear models: one dot product (plus the logistic map for a binary classifier);
@@ -29,7 +30,7 @@ import numpy as np
 from scipy.special import expit
 
 from caretflow.fastpath.forest import FOREST_CLASSES, FOREST_REGRESSORS, CompiledForest
-from caretflow.fastpath.trees import GradientBoostingTrees, LightGBMTrees
+from caretflow.fastpath.trees import GradientBoostingTrees, LightGBMTrees, XGBoostTrees
 
 log = logging.getLogger(__name__)
 Form = Callable[[np.ndarray], np.ndarray]
@@ -209,7 +210,7 @@ def _makers(est, probe: np.ndarray) -> list[Callable[[], Form]]:
     if kind in FOREST_CLASSES | FOREST_REGRESSORS:
         return [lambda: CompiledForest(est).mean]
     if kind in {"XGBClassifier", "XGBRegressor"}:
-        return [lambda: XGBoostInplace(est)]
+        return [lambda: XGBoostTrees(est), lambda: XGBoostInplace(est)]
     if kind in {"LGBMClassifier", "LGBMRegressor"}:
         return [lambda: LightGBMTrees(est), lambda: LightGBMBooster(est)]
     if kind in LINEAR_REGRESSORS | LINEAR_CLASSIFIERS:

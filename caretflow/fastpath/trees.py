@@ -1,4 +1,4 @@
-"""Boosted trees walked by the compiled forest loop: scikit-learn gradient boosting, LightGBM.
+"""Boosted trees walked by the compiled forest loop: scikit-learn, LightGBM and XGBoost.
 
 Both libraries spend most of a small call outside the trees (input checks, a predictor set
 up per call, per-row feature copies). Here the trees are packed once into the flat arrays
@@ -10,16 +10,25 @@ it, so it is the library's own:
   the constant start of the dummy ``init_`` estimator, in stage order; then the loss's link;
 * LightGBM (numerical ``<=`` splits, no zero-as-missing, no linear trees): float64 features
   against float64 thresholds, leaf values added in tree order from zero (the booster holds
-  the initial score in its first tree); then the sigmoid of a binary objective.
+  the initial score in its first tree); then the sigmoid of a binary objective;
+* XGBoost (``gbtree``, numerical splits, NaN as its only missing value): float32 features
+  going right when ``>=`` the float32 split (``>`` the float32 just below it), float32 leaf
+  values added in tree order to the float32 base margin, as its CPU predictor sums them;
+  then, for ``binary:logistic``, its float32 sigmoid (compiled, as ``expf`` computes it).
 
 Without numba there is no such form (the booster or stage forms in ``members`` serve).
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 
-from caretflow.fastpath.forest import compiled_walk, exact_float32
+from caretflow.fastpath.forest import compiled, compiled_walk, exact_float32
+
+XGBOOST_IDENTITY = {"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror"}
 
 
 class TreeSum:
@@ -32,7 +41,7 @@ class TreeSum:
         start: the raw value every row starts from.
     """
 
-    def __init__(self, trees: list[tuple], dtype, start: float = 0.0):
+    def __init__(self, trees: list[tuple], dtype, start: float = 0.0, total=np.float64):
         if compiled_walk() is None or not trees:
             raise TypeError("no compiled walk (numba missing) or no trees")
         sizes = np.array([len(t[0]) for t in trees])
@@ -46,8 +55,8 @@ class TreeSum:
             pairs = np.stack([np.where(leaf, own, np.asarray(left) + root),
                               np.where(leaf, own, np.asarray(right) + root)], axis=1)
             children.append(pairs.ravel())
-            values.append(np.asarray(value, dtype=np.float64))
-        self.dtype, self.start = dtype, float(start)
+            values.append(np.asarray(value, dtype=total))
+        self.dtype, self.start, self.total = dtype, total(start), total
         self.packed = (np.concatenate(feature).astype(np.intp),
                        np.concatenate(threshold).astype(dtype),
                        np.concatenate(children).astype(np.intp), roots,
@@ -57,7 +66,7 @@ class TreeSum:
     def raw(self, Z: np.ndarray) -> np.ndarray:
         """(rows, 1) raw sums: ``start`` plus every tree's leaf value, in tree order."""
         X = np.ascontiguousarray(Z, dtype=self.dtype)
-        out = np.full((len(X), 1), self.start)
+        out = np.full((len(X), 1), self.start, dtype=self.total)
         compiled_walk()(X, *self.packed, out)
         return out
 
@@ -130,3 +139,76 @@ class LightGBMTrees:
             return raw
         p1 = 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
         return np.vstack((1.0 - p1, p1)).transpose()
+
+
+def _sigmoid32(margin, out):  # pragma: no cover - compiled by numba
+    """XGBoost's float32 sigmoid of each margin (its clamp, ``expf`` and epsilon)."""
+    for i in range(margin.shape[0]):
+        x = min(-margin[i], np.float32(88.7))
+        out[i] = np.float32(1.0) / (np.float32(math.exp(x)) + np.float32(1.0) + np.float32(1e-16))
+
+
+class XGBoostTrees:
+    """A binary-logistic or identity-regression XGBoost model through ``TreeSum``.
+
+    Args:
+        est: fitted ``XGBClassifier`` / ``XGBRegressor``.
+
+    Raises:
+        TypeError: a booster, objective, split or missing value this form does not cover.
+    """
+
+    def __init__(self, est):
+        if compiled(_sigmoid32) is None:
+            raise TypeError("no compiled walk (numba missing)")
+        learner = json.loads(est.get_booster().save_raw("json"))["learner"]
+        booster, objective = learner["gradient_booster"], learner["objective"]["name"]
+        params = learner["learner_model_param"]
+        if booster["name"] != "gbtree" or int(params["num_class"]) > 1 or int(
+                params.get("num_target", 1)) != 1:
+            raise TypeError("XGBoost trees: only single-output gbtree boosters")
+        if objective != "binary:logistic" and objective not in XGBOOST_IDENTITY:
+            raise TypeError(f"XGBoost objective {objective} has no compiled form")
+        if not (est.missing is None or math.isnan(est.missing)):
+            raise TypeError("XGBoost with a missing value other than NaN")
+        model = booster["model"]
+        best = getattr(est, "best_iteration", None)
+        end = len(model["trees"])
+        if best is not None:  # the trees of the first best + 1 rounds, as predictions use
+            if "iteration_indptr" not in model:
+                raise TypeError("an XGBoost model that does not say which trees each round made")
+            end = int(model["iteration_indptr"][best + 1])
+        base = np.float32(float(params["base_score"].strip("[]")))
+        self.classifier = objective == "binary:logistic"
+        if self.classifier:  # the base margin, as XGBoost turns the base probability into it
+            base = -np.log(np.float32(1.0) / base - np.float32(1.0))
+        self.sum = TreeSum([_xgboost_tree(t) for t in model["trees"][:end]], np.float32, base,
+                           total=np.float32)
+
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
+        """``predict_proba`` / ``predict`` of the model on the feature matrix ``Z``."""
+        margin = self.sum.raw(Z)[:, 0]
+        if not self.classifier:
+            return margin
+        p1 = np.empty_like(margin)
+        compiled(_sigmoid32)(margin, p1)
+        return np.vstack((1.0 - p1, p1)).transpose()
+
+
+def _xgboost_tree(tree: dict) -> tuple:
+    """One tree of XGBoost's JSON model as ``TreeSum`` takes it (``>`` thresholds, depth)."""
+    if any(tree["split_type"]) or int(tree["tree_param"].get("num_deleted", 0)):
+        raise TypeError("XGBoost categorical splits or deleted nodes have no compiled form")
+    left, right = np.asarray(tree["left_children"]), np.asarray(tree["right_children"])
+    condition = np.asarray(tree["split_conditions"], dtype=np.float32)
+    leaf = left < 0
+    inner = np.flatnonzero(~leaf)
+    if (left[inner] <= inner).any() or (right[inner] <= inner).any():
+        raise TypeError("an XGBoost tree whose children come before their parent")
+    # x >= t (XGBoost goes right) is x > the float32 just below t, for every float32 x.
+    threshold = np.nextafter(condition, np.float32(-np.inf))
+    depth = np.zeros(len(left), dtype=np.intp)
+    for node in inner:  # parents first: each child's depth follows from its parent's
+        depth[left[node]] = depth[right[node]] = depth[node] + 1
+    return (np.asarray(tree["split_indices"]), threshold, left, right,
+            np.where(leaf, condition, np.float32(0.0)), int(depth.max()))
