@@ -33,10 +33,10 @@ def invocations_call(app, body: bytes):
     Raises:
         RuntimeError: (when called) the app answered anything but 200.
     """
+    statuses: list[str] = []
+
     def start_response(status, headers, exc_info=None):
         statuses.append(status)
-
-    statuses: list[str] = []
 
     def call() -> None:
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations",

@@ -142,13 +142,13 @@ def score(model: str, input: str, output: str, keep: str = "", compute_name: str
     uri = f"models:/{name}/{version}"
     loaded = registry.load_model(uri)
     contract = check(loaded.contract)
-    scorer = accelerate(loaded, threads)  # as logged, unless verified faster
     scoring = batch.Scoring(
         features=list(contract["features"]), schema=contract["schema"], task=contract["task"],
         keep=[c.strip() for c in keep.split(",") if c.strip()], model_version=version,
         version_name=str(loaded.version_name or ""))
     files, kind = batch.input_files(input)
     batch.check_columns(files, kind, scoring)
+    scorer = accelerate(loaded, threads)  # as logged, unless verified faster
     tracking.setup(name)
     path = getattr(scorer.pipeline, "kind", "the pipeline as logged")
     log.info("scoring %d %s file(s) with %s (%s) on %s through %s, %d thread(s) per chunk",

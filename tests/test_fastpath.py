@@ -192,7 +192,7 @@ def test_xgboost_trees_refuse_what_they_do_not_cover():
                 XGBClassifier(n_estimators=5).fit(X, np.digitize(y, [-1, 1]))):  # 3 classes
         with pytest.raises(TypeError):
             trees.XGBoostTrees(est)
-        assert type(members.checked(est, X)).__name__ != "XGBoostTrees"  # the next form
+        assert members.describe(members.checked(est, X)) == "XGBoostInplace"  # the next form
 
 
 @pytest.mark.slow

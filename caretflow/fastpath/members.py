@@ -30,7 +30,12 @@ import numpy as np
 from scipy.special import expit
 
 from caretflow.fastpath.forest import FOREST_CLASSES, FOREST_REGRESSORS, CompiledForest
-from caretflow.fastpath.trees import GradientBoostingTrees, LightGBMTrees, XGBoostTrees
+from caretflow.fastpath.trees import (
+    GradientBoostingTrees,
+    LightGBMTrees,
+    XGBoostTrees,
+    two_columns,
+)
 
 log = logging.getLogger(__name__)
 Form = Callable[[np.ndarray], np.ndarray]
@@ -49,10 +54,6 @@ def is_classifier(est) -> bool:
 def own_method(est) -> Form:
     """The estimator's own answer: ``predict_proba`` for a classifier, else ``predict``."""
     return est.predict_proba if is_classifier(est) else est.predict
-
-
-def _two_columns(p1: np.ndarray) -> np.ndarray:
-    return np.vstack((1.0 - p1, p1)).transpose()
 
 
 class XGBoostInplace:
@@ -78,7 +79,7 @@ class XGBoostInplace:
                                            missing=self.missing, validate_features=False)
         if not self.classifier or (out.ndim == 2 and out.shape[1] >= self.n_classes):
             return out
-        return _two_columns(out)
+        return two_columns(out)
 
 
 class LightGBMBooster:
@@ -104,7 +105,7 @@ class LightGBMBooster:
     def __call__(self, Z: np.ndarray) -> np.ndarray:
         """``predict_proba`` / ``predict`` of the model on the feature matrix ``Z``."""
         out = self.booster.predict(Z, **self.params)
-        return _two_columns(out) if self.classifier and not self.multiclass else out
+        return two_columns(out) if self.classifier and not self.multiclass else out
 
 
 class Linear:
@@ -125,7 +126,7 @@ class Linear:
         scores = Z @ self.coef + self.intercept
         if not self.classifier:
             return scores
-        return _two_columns(expit(scores.reshape(-1)))
+        return two_columns(expit(scores.reshape(-1)))
 
 
 class GradientBoosting:

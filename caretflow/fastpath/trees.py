@@ -1,6 +1,6 @@
 """Boosted trees walked by the compiled forest loop: scikit-learn, LightGBM and XGBoost.
 
-Both libraries spend most of a small call outside the trees (input checks, a predictor set
+Each library spends most of a small call outside the trees (input checks, a predictor set
 up per call, per-row feature copies). Here the trees are packed once into the flat arrays
 ``caretflow.fastpath.forest`` walks with numba, and the answer is built as each library builds
 it, so it is the library's own:
@@ -31,6 +31,11 @@ from caretflow.fastpath.forest import compiled, compiled_walk, exact_float32
 XGBOOST_IDENTITY = {"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror"}
 
 
+def two_columns(p1: np.ndarray) -> np.ndarray:
+    """``predict_proba`` of a binary model from its probability of class 1 (its dtype kept)."""
+    return np.vstack((1.0 - p1, p1)).transpose()
+
+
 class TreeSum:
     """Trees packed for the compiled walk: the sum of their leaf values per row.
 
@@ -39,6 +44,7 @@ class TreeSum:
             indices, a leaf where ``left < 0``.
         dtype: the feature and threshold type the library compares in.
         start: the raw value every row starts from.
+        total: the type leaf values are added in (float32 for XGBoost, as it adds them).
     """
 
     def __init__(self, trees: list[tuple], dtype, start: float = 0.0, total=np.float64):
@@ -137,8 +143,7 @@ class LightGBMTrees:
         raw = self.sum.raw(Z)[:, 0]
         if not self.classifier:
             return raw
-        p1 = 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
-        return np.vstack((1.0 - p1, p1)).transpose()
+        return two_columns(1.0 / (1.0 + np.exp(-self.sigmoid * raw)))
 
 
 def _sigmoid32(margin, out):  # pragma: no cover - compiled by numba
@@ -159,8 +164,6 @@ class XGBoostTrees:
     """
 
     def __init__(self, est):
-        if compiled(_sigmoid32) is None:
-            raise TypeError("no compiled walk (numba missing)")
         learner = json.loads(est.get_booster().save_raw("json"))["learner"]
         booster, objective = learner["gradient_booster"], learner["objective"]["name"]
         params = learner["learner_model_param"]
@@ -192,7 +195,7 @@ class XGBoostTrees:
             return margin
         p1 = np.empty_like(margin)
         compiled(_sigmoid32)(margin, p1)
-        return np.vstack((1.0 - p1, p1)).transpose()
+        return two_columns(p1)
 
 
 def _xgboost_tree(tree: dict) -> tuple:
