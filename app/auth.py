@@ -13,6 +13,7 @@ import hashlib
 import hmac
 
 from flask import current_app, g, request
+from werkzeug.datastructures import Authorization
 
 from app.errors import ApiError
 
@@ -59,10 +60,14 @@ class KeyRing:
 
 def presented_key() -> str | None:
     """The key the request presents: ``X-API-Key``, else a Bearer token, else a Basic password."""
-    key = request.headers.get(HEADER)
-    if key:
-        return key
-    credentials = request.authorization  # werkzeug: None when absent or malformed
+    return key_of(request.headers.get(HEADER), request.headers.get("Authorization"))
+
+
+def key_of(api_key: str | None, authorization: str | None) -> str | None:
+    """The key of a request with these ``X-API-Key`` and ``Authorization`` header values."""
+    if api_key:
+        return api_key
+    credentials = Authorization.from_header(authorization)  # None: absent or malformed
     if credentials is None:
         return None
     if credentials.type == "bearer":

@@ -20,6 +20,7 @@ from app import auth, telemetry
 from app.background import Periodic
 from app.errors import register_error_handlers
 from app.leadership import Leadership
+from app.lean import Lean
 from app.live_metrics import LiveMetrics
 from app.model_store import ModelStore
 from app.observer import Observer
@@ -49,10 +50,12 @@ OPEN_BLUEPRINTS = (health.bp, docs.bp,  # no key, no rate limit (health, metrics
 
 
 class CaretflowFlask(Flask):
-    """Flask, asking once per function whether it is a coroutine function.
+    """Flask, asking once per function whether it is a coroutine function, with lean routes.
 
     ``Flask.ensure_sync`` (its documented override point) runs ``iscoroutinefunction`` on
-    every hook and view of every request; the answer never changes for a function.
+    every hook and view of every request; the answer never changes for a function. Before
+    Flask's own ``wsgi_app`` (the documented place for middleware), ``app.lean`` may answer
+    the request.
     """
 
     def __init__(self, *args, **kwargs):
@@ -67,6 +70,12 @@ class CaretflowFlask(Flask):
             return self._sync_forms.setdefault(func, super().ensure_sync(func))
         except TypeError:  # an unhashable callable: as Flask does
             return super().ensure_sync(func)
+
+    def wsgi_app(self, environ, start_response):
+        """Flask's, once ``app.lean`` has declined the request (it answers some itself)."""
+        lean = self.extensions.get("caretflow_lean")
+        answer = None if lean is None else lean(environ, start_response)
+        return super().wsgi_app(environ, start_response) if answer is None else answer
 
 
 def build(config: dict | None) -> Flask:
@@ -100,6 +109,7 @@ def build(config: dict | None) -> Flask:
                inference_v2.open_bp):  # drop-in protocols (docs/serving.md)
         app.register_blueprint(bp)
     _telemetry_hooks(app)
+    app.extensions["caretflow_lean"] = Lean(app)
     _start(st)
     return app
 
@@ -125,9 +135,8 @@ def _telemetry_hooks(app: Flask) -> None:
     @app.after_request
     def _observe(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        tel = telemetry.get()
-        telemetry.child(tel.requests, route, request.method, str(response.status_code)).inc()
-        telemetry.child(tel.latency, route).observe(time.perf_counter() - g.get("started", 0.0))
+        telemetry.observe_request(route, request.method, response.status_code,
+                                  time.perf_counter() - g.get("started", 0.0))
         return response
 
 

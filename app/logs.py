@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_request_context
@@ -27,6 +28,8 @@ LOGGERS = ("app", "caretflow")  # this project's loggers
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LINE = "%(asctime)s [%(process)d] [%(levelname)s] [%(request_id)s] %(name)s: %(message)s"
 ACCESS_ATOM = "{x-request-id}o"  # gunicorn's access-log atom of the response header
+# The id of a request answered below Flask (``app.lean``), which has no ``g``.
+LEAN_ID: ContextVar[str | None] = ContextVar("caretflow_lean_request_id", default=None)
 
 
 def level() -> str:
@@ -45,10 +48,14 @@ def log_format() -> str:
     return value
 
 
+def current_id() -> str | None:
+    """The id of the request being answered (in Flask or ``app.lean``), else None."""
+    return g.get("request_id") if has_request_context() else LEAN_ID.get()
+
+
 def request_id() -> str:
     """The current request's id; a new id outside a request (scripts, benchmarks)."""
-    rid = g.get("request_id") if has_request_context() else None
-    return rid or new_request_id()
+    return current_id() or new_request_id()
 
 
 class RequestIdFilter(logging.Filter):
@@ -60,7 +67,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add ``request_id``; never drops a record."""
-        rid = g.get("request_id") if has_request_context() else None
+        rid = current_id()
         if rid is None and isinstance(record.args, dict):
             rid = record.args.get(ACCESS_ATOM)
         record.request_id = rid or "-"

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     ADMIN_API_KEYS_FILE: str | None = None
     INSECURE_DEV_MODE: bool = False
     RATE_LIMIT: str | None = None
+    LEAN_ROUTES: bool = True  # off: Flask answers every request (app.lean)
     RATE_LIMIT_STORAGE_URI: str = "memory://"
     PREDICTION_DB_URL: str = f"sqlite:///{ROOT / 'predictions.db'}"
     MLFLOW_TRACKING_URI: str | None = None

@@ -81,6 +81,13 @@ def child(metric, *values: str):
     return found
 
 
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered HTTP request of ``route`` and observe its latency."""
+    tel = get()
+    child(tel.requests, route, method, str(status)).inc()
+    child(tel.latency, route).observe(seconds)
+
+
 def _create() -> Telemetry:
     return Telemetry(
         requests=Counter("caretflow_http_requests_total", "HTTP requests",

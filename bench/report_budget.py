@@ -7,30 +7,34 @@ from __future__ import annotations
 
 from bench.report_serving import table
 
-RUNS = {"wsgi-constant": "bare WSGI app, constant answer: the connection and gunicorn",
-        "flask-constant": "Flask app, constant answer: + Flask/werkzeug",
-        "caretflow-log-off": "caretflow `/invocations`, `PREDICTION_LOG=0`: + validation, "
-                             "model, answer, telemetry",
-        "caretflow-log-on": "caretflow `/invocations`, log on (the served default): + the "
-                            "prediction-log write"}
+# server -> (what runs, the row its "added" column is measured from)
+RUNS = {"wsgi-constant": ("bare WSGI app, constant answer: the connection and gunicorn", None),
+        "flask-constant": ("Flask app, constant answer: + Flask/werkzeug", "wsgi-constant"),
+        "caretflow-log-off": ("caretflow `/invocations`, `PREDICTION_LOG=0`, on its lean route "
+                              "(no Flask dispatch, `app.lean`): + validation, model, answer, "
+                              "telemetry", "wsgi-constant"),
+        "caretflow-log-on": ("caretflow `/invocations`, log on (the served default): + the "
+                             "prediction-log write", "caretflow-log-off"),
+        "caretflow-lean-off": ("the same with `LEAN_ROUTES=0`: + Flask's dispatch, which the "
+                               "lean route skips", "caretflow-log-on")}
 
 
 def rows(budget: dict) -> list[list]:
-    """Per model, the four servers in ``RUNS`` order, each with what it adds to the one before."""
+    """Per model, the servers in ``RUNS`` order, each with what it adds to its base row."""
     cores = budget["machine"]["cores"]
     by_cell = {(r["model"], r["server"]): r for r in budget["summary"]}
     out = []
     for model in dict.fromkeys(r["model"] for r in budget["summary"]):
-        previous = None
-        for server, what in RUNS.items():
+        for server, (what, base) in RUNS.items():
             cell = by_cell.get((model, server))
             if cell is None:
                 continue
             cpu = cell["cpu_us_per_request"]
-            added = "–" if previous is None else f"{cpu - previous:+.1f}"
+            under = by_cell.get((model, base))
+            added = "–" if under is None else (
+                f"{cpu - under['cpu_us_per_request']:+.1f} over `{base}`")
             out.append([model, f"`{server}`", what, cell["rps"], cpu, added,
                         round(cores * 1e6 / cpu) if cpu else "–", cell["errors"]])
-            previous = cpu
     return out
 
 

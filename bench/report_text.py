@@ -16,8 +16,10 @@ LIMITS = """\
   the ratios come from cells measured back to back (interleaved per cell), so they are the
   figures to trust. Re-run `make bench` on a quiet machine for absolute ones.
 - **Per request.** Besides the model (the in-process floor below), a request pays
-  Flask/werkzeug, validation against the model's schema, the SQLite prediction-log commit
-  and the sync worker (`app.worker`), which answers one request per connection (no keep-alive).
+  validation against the model's schema, the SQLite prediction-log commit and the sync
+  worker (`app.worker`), which answers one request per connection (no keep-alive); the
+  JSON `/invocations` and `/predict` requests measured here skip Flask's dispatch (the lean
+  routes of `app.lean`, `docs/serving.md` "Latency"), every other request pays it.
   "Server CPU per request, layer by layer" (`bench/request_budget.py`) measures each layer's
   share under the headline client: with the cores shared with the client, a server's req/s
   stays below its "bound" column. Its in-process table times the same request with warm

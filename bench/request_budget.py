@@ -1,10 +1,11 @@
 """Where a one-record request's server CPU goes, layer by layer, under the headline client.
 
-Four servers with the same gunicorn worker (``app.worker.PromptSyncWorker``) and worker
+Five servers with the same gunicorn worker (``app.worker.PromptSyncWorker``) and worker
 count get the same one-record ``/invocations`` body at concurrency 8 with keep-alive off,
 in interleaved rounds: a bare WSGI app answering a constant, a Flask app answering the
-same constant (``bench/floor_apps.py``), caretflow with ``PREDICTION_LOG=0`` and caretflow
-with the log on. For each run, the CPU time (user + system) of the server's processes
+same constant (``bench/floor_apps.py``), caretflow with ``PREDICTION_LOG=0``, caretflow
+with the log on, and the same with ``LEAN_ROUTES=0`` (Flask's dispatch for every request,
+``app.lean``). For each run, the CPU time (user + system) of the server's processes
 divided by the requests answered is the server's CPU per request; differences between
 rows are what each layer adds (connection and gunicorn; Flask; caretflow's validation,
 model, answer and telemetry; the prediction-log write). Before the servers start, the same
@@ -71,12 +72,16 @@ def run(server: servers.Server, req: loadgen.Target, tool: str, opts) -> dict:
 
 
 def measure(model: str, tracking_uri: str, workdir: Path, opts) -> list[dict]:
-    """Interleaved rounds of the four servers for ``model``."""
+    """Interleaved rounds of the five servers for ``model``."""
     starts = [functools.partial(start_floor, name, app, workdir / name, opts.workers,
                                 opts.start_timeout) for name, app in FLOORS.items()]
     starts += [functools.partial(servers.start_caretflow, tracking_uri, workdir, opts.workers,
                                  on, opts.start_timeout, model=model, path="/invocations")
                for on in (False, True)]
+    starts.append(functools.partial(servers.start_caretflow, tracking_uri, workdir,
+                                    opts.workers, True, opts.start_timeout, model=model,
+                                    path="/invocations", name="caretflow-lean-off",
+                                    LEAN_ROUTES="0"))
     return servers.interleaved_rounds(model, starts, opts, [opts.tool],
                                       functools.partial(run, opts=opts))
 

@@ -108,7 +108,7 @@ def test_serving_scripts_and_report_end_to_end(tiny_registry, tmp_path):
                                                                   ("churn", True)]
     assert all(r["warm_us"] > 0 and r["cold_us"] > 0 and r["calls"] == 50 for r in cold)
     assert set(budget) == {"wsgi-constant", "flask-constant", "caretflow-log-off",
-                           "caretflow-log-on"}
+                           "caretflow-log-on", "caretflow-lean-off"}
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in budget.values())
     assert budget["caretflow-log-on"]["cpu_us_per_request"] > budget["wsgi-constant"][
         "cpu_us_per_request"]  # a constant answer costs less than a scored, logged one

@@ -20,7 +20,7 @@ import pandas as pd
 from flask import Blueprint, Response, request
 from pydantic import BaseModel
 
-from app import rejections, scoring
+from app import lean, rejections, scoring
 from app.auth import requires
 from app.batchcheck import Batch, Columns
 from app.errors import ApiError, too_many
@@ -58,18 +58,20 @@ class InvocationsOut(BaseModel):
 
 
 def batch_of(st: State, records: list | Columns, version_name=None,
-             enable_ab_testing=False) -> Batch:
+             enable_ab_testing=False, explain: bool = True) -> Batch | None:
     """Records validated as ``/predict`` validates a batch (413, 422 with pydantic's details).
 
     Args:
         st: the app state.
         records: one dict per record (features, optional routing key / ids / true_value),
             or the same as ``Columns``.
-        version_name: the requested version, or None for routing.
+        version_name: the requested version, or None.
         enable_ab_testing: route between champion and challenger.
+        explain: when the column-wise checker declines the batch, validate it with pydantic
+            (recording a rejection); False answers None instead, having done nothing.
 
     Returns:
-        The batch to score.
+        The batch to score (None: declined, with ``explain`` False).
     """
     too_many(len(records), st.settings.MAX_BATCH, "records")
     body = {"enable_ab_testing": enable_ab_testing}
@@ -79,7 +81,7 @@ def batch_of(st: State, records: list | Columns, version_name=None,
         batch = st.checker.check_columns(records.as_dict(), version_name, enable_ab_testing)
     else:
         batch = st.checker.check({"records": records, **body})
-    if batch is None:
+    if batch is None and explain:
         body["records"] = records.records() if isinstance(records, Columns) else records
         with rejections.recorded(st, body):
             req = validate(st.requests.batch, body)
@@ -197,10 +199,33 @@ def _records(st: State) -> tuple[list | Columns, dict]:
     return _json_records(body)
 
 
+def _routing(params: dict) -> tuple:
+    return params.get("version_name"), params.get("enable_ab_testing", False)
+
+
+def _predictions(st: State, batch: Batch) -> dict:
+    return {"predictions": scoring.predictions(st, batch)}
+
+
+def _lean_answer(st: State, raw: bytes) -> dict | None:
+    """``invocations``' answer to a JSON body its checks pass at once (``app.lean``).
+
+    None, having done nothing, for anything else (malformed, rejected or explained
+    records): ``invocations`` answers that itself.
+    """
+    try:
+        records, params = _json_records(orjson.loads(raw))
+        batch = batch_of(st, records, *_routing(params), explain=False)
+    except (orjson.JSONDecodeError, ApiError):
+        return None
+    return None if batch is None else _predictions(st, batch)
+
+
 @bp.post("/invocations")
 @requires("client")
 @documented("MLflow scoring protocol (as `mlflow models serve`)", body=InvocationsBody,
             answer=InvocationsOut, errors=(404, 409, 503))
+@lean.answers(_lean_answer)
 def invocations():
     """The body as ``mlflow models serve`` takes it (JSON, ``text/csv`` or Parquet).
 
@@ -211,9 +236,7 @@ def invocations():
     """
     st = state()
     records, params = _records(st)
-    batch = batch_of(st, records, params.get("version_name"),
-                     params.get("enable_ab_testing", False))
-    return json_response({"predictions": scoring.predictions(st, batch)})
+    return json_response(_predictions(st, batch_of(st, records, *_routing(params))))
 
 
 @bp.errorhandler(ApiError)

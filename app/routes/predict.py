@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 from flask import Blueprint
 
-from app import rejections, scoring
+from app import lean, rejections, scoring
 from app.api_models import PredictAnswer, predict_body
 from app.auth import requires
 from app.batchcheck import Batch, BatchChecker
@@ -30,10 +31,28 @@ def _from_pydantic(st, model, body: dict) -> Batch:
                               req.enable_ab_testing)
 
 
+def _lean_answer(st, raw: bytes) -> dict | None:
+    """``predict``'s answer to a ``records`` batch the column-wise checker accepts (``app.lean``).
+
+    None, having done nothing, for anything else (one flat record, a malformed, too large or
+    rejected body): ``predict`` answers that itself.
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or len(records) > st.settings.MAX_BATCH:
+        return None
+    batch = _checker(st).check(body)
+    return None if batch is None else {"predictions": scoring.predict(st, batch)}
+
+
 @bp.post("/predict")
 @requires("client")
 @documented("Predict one record or a batch", body=predict_body, answer=PredictAnswer,
             errors=(404, 409, 503))
+@lean.answers(_lean_answer)
 def predict():
     """One flat record, or ``{"records": [...]}``; optional version_name / A/B / true_value."""
     st, body = state(), json_body()
