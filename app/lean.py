@@ -1,16 +1,16 @@
 """The common case of the busiest routes answered below Flask; everything else by Flask.
 
 For a one-record request, Flask's own work (application and request contexts, URL matching,
-hooks, signals, the response object) costs about as much again as checking, scoring and
-logging the record, and more under load, where every request starts with cold caches
-(``bench/request_budget.py``). A view marked ``@answers(fn)`` therefore has a second way
-in. ``Lean``, which ``CaretflowFlask.wsgi_app`` asks before Flask, takes a request for the
-view's own rule and method when it can check it at once: a key (``X-API-Key``, Bearer or
-Basic) with the view's role, an ``application/json`` body with a ``Content-Length`` within
-``MAX_CONTENT_LENGTH``. It then calls ``fn(state, body)``, which returns the view's JSON
-answer, or None having done nothing. Flask answers every other request through the view, the
-body put back: a missing or wrong key, another content type, a malformed or rejected body,
-and every request while rate limits are on (``RATE_LIMIT``) or ``LEAN_ROUTES`` is off.
+hooks, signals, the response object) is a large share of the server's CPU; the
+``caretflow-lean-off`` row of ``bench/request_budget.py`` measures it. A view marked
+``@answers(fn)`` therefore has a second way in. ``Lean``, which ``CaretflowFlask.wsgi_app``
+asks before Flask, takes a request for the view's own rule and method when it can check it
+at once: a key (``X-API-Key``, Bearer or Basic) with the view's role, an
+``application/json`` body with a ``Content-Length`` within ``MAX_CONTENT_LENGTH``. It then
+calls ``fn(state, body)``, which returns the view's JSON answer, or None having done
+nothing. Flask answers every other request through the view, the body put back: a missing or
+wrong key, another content type, a malformed or rejected body, and every request while rate
+limits are on (``RATE_LIMIT``) or ``LEAN_ROUTES`` is off.
 
 A lean answer is the view's own: the same bytes, status 200, an ``X-Request-Id`` (the prefix
 of the prediction ids and the id of the log lines written meanwhile), the same request count

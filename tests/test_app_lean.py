@@ -1,4 +1,4 @@
-"""``app.lean``: the common case of ``/invocations`` answered below Flask, the rest by Flask.
+"""``app.lean``: the common case of ``/invocations`` and ``/predict`` answered below Flask.
 
 Which of the two answered is seen through a before-request hook that only Flask runs. What
 the lean way answers is compared with what Flask answers for the same request, sent so that
@@ -7,6 +7,7 @@ the lean way declines it (a content type it does not take).
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 
@@ -67,8 +68,6 @@ def test_a_plain_json_request_is_answered_below_flask_as_flask_answers_it(client
 
 
 def test_bearer_and_basic_keys_are_taken_a_wrong_key_is_left_to_flask(client, flask_saw):
-    import base64
-
     basic = base64.b64encode(f"me:{CLIENT}".encode()).decode()
     for auth in (f"Bearer {CLIENT}", f"Basic {basic}"):
         assert client.post("/invocations", json=BODY,
